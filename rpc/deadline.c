@@ -71,8 +71,9 @@ size_t rpc_timeout_format(uint64_t ms, char *out)
 	const uint64_t max = 99999999;
 	uint64_t v = 0;
 	char unit = 0;
-	/* The largest unit that represents ms exactly in 8 digits. */
-	for (size_t i = 0; i < 4 && !unit; i++)
+	/* The largest unit that represents ms exactly in 8 digits (zero reads
+	 * best as "0m"). */
+	for (size_t i = ms ? 0 : 3; i < 4 && !unit; i++)
 		if (ms % units[i].per == 0 && ms / units[i].per <= max) {
 			v = ms / units[i].per;
 			unit = units[i].unit;
