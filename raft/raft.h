@@ -25,12 +25,14 @@
  * compaction. Outgoing appends name an index range and carry descriptors; the
  * host fills in the payloads from its own log (the WAL keeps recent entries,
  * including entries still being written, in memory). The host stores payloads
- * in its log at two moments only:
+ * in its log at three moments only:
  *   - raft_propose*() returned (index, term): store the payload at index;
  *   - raft_step() of a RAFT_MSG_APPEND filled a struct raft_accept: copy the
  *     named entries of that message (whose buffers the core borrowed for the
  *     duration of the call) into the log at the named index, discarding any
- *     entries the host holds at that index and above.
+ *     entries the host holds at that index and above;
+ *   - a Ready lists an entry beyond the end of the host's log: it is a new
+ *     leader's no-op, created by the core (size 0): store it empty.
  * Committed entries are announced as an index range; the host reads them from
  * its log.
  *
@@ -51,6 +53,11 @@
  *       struct raft_ready rd;
  *       raft_ready(r, &rd);
  *    1. if rd.soft_state_changed: note role / leader / term.
+ *       Then bring the host's log cache in line with rd.entries[]: the core
+ *       creates one kind of entry itself, a new leader's no-op (type
+ *       RAFT_ENTRY_NORMAL, size 0). Any entry of rd.entries[] beyond the end
+ *       of the host's log is such a no-op: store an empty payload for it
+ *       before sending this Ready's messages, which may carry it.
  *    2. send rd.messages[] now. They do not depend on anything in this Ready
  *       being durable (appends and heartbeats of a leader whose term is
  *       already durable, vote and pre-vote requests: the candidate counts its
