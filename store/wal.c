@@ -92,7 +92,7 @@ static int wal__options(struct store_wal_options *o, const struct store_wal_opti
 	if (!o->prealloc_segments)
 		o->prealloc_segments = 1;
 	if (!o->cache_bytes)
-		o->cache_bytes = 64 * MiB;
+		o->cache_bytes = 8 * MiB;
 	if (!o->max_batch_bytes)
 		o->max_batch_bytes = 4 * MiB;
 	if (!o->log_cb)

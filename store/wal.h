@@ -129,7 +129,7 @@ struct store_wal_entry {
 	uint64_t term;
 	uint8_t type; /* opaque to the WAL, kept as given */
 	const void *data;
-	size_t len; /* at most STORE_WAL_MAX_ENTRY_BYTES */
+	size_t len; /* at most STORE_WAL_MAX_ENTRY_BYTES; one call at most ~1 GiB */
 };
 
 /* Largest payload of a single entry (the batch length field is 32 bits). */
@@ -220,7 +220,9 @@ struct store_wal_options {
 	unsigned prealloc_segments;
 	/* Bytes of recent entries kept in memory, so that reading them is a
 	 * pointer and not a page fault. Entries not yet written are always in
-	 * memory and are not counted. Default 64 MiB. */
+	 * memory and are not counted. Default 8 MiB: enough for followers
+	 * that keep up; older entries are read through a mapping of their
+	 * segment, still without a copy. */
 	uint64_t cache_bytes;
 	/* Bytes at which the writer stops adding queued records to a batch.
 	 * Default 4 MiB (never more than a segment). */

@@ -42,6 +42,8 @@
 #define WAL__MIN_SEGMENT (64u * 1024u)
 #define WAL__MAX_SEGMENT (1ull << 31) /* batch offsets are 32-bit */
 #define WAL__MAX_BATCH   (1ull << 30)
+/* Encoded bytes of one mutating call (one entry of the maximum size fits). */
+#define WAL__MAX_CALL    (WAL__MAX_BATCH + (1u << 20))
 #define WAL__SECTOR      512u
 
 enum wal__rec_kind {
@@ -138,11 +140,11 @@ struct wal__chunk {
 struct wal__ent {
 	uint64_t term;
 	struct wal__chunk *chunk; /* NULL: in segment seg at file offset off */
-	uint64_t seg;
-	uint64_t off; /* in chunk->buf, or in the segment file */
+	uint32_t off;             /* in chunk->buf, or in the segment file */
 	uint32_t len;
+	uint32_t seg; /* segment sequence numbers stay far below 2^32 */
 	uint8_t type;
-};
+}; /* 32 bytes: one per entry in memory, so kept small */
 
 /* A read-only mapping of a segment, owned by the loop. */
 struct wal__map {
@@ -187,6 +189,8 @@ struct store_wal {
 	uint64_t op_seq;                /* last queued operation */
 	struct wal__chunk *fifo_head, *fifo_tail;
 	struct wal__chunk *done_cursor; /* first chunk not yet counted as done */
+	struct wal__chunk *recycled;    /* evicted chunks kept for reuse */
+	size_t n_recycled;
 	uint64_t next_chunk_id;
 	size_t done_bytes; /* bytes of done chunks still cached */
 	struct wal__map *maps;

@@ -148,7 +148,27 @@ void wal__chunks_free(struct store_wal *w)
 		next = c->next;
 		wal__chunk_free(c);
 	}
-	w->fifo_head = w->fifo_tail = w->done_cursor = NULL;
+	for (struct wal__chunk *c = w->recycled, *next; c; c = next) {
+		next = c->next;
+		wal__chunk_free(c);
+	}
+	w->fifo_head = w->fifo_tail = w->done_cursor = w->recycled = NULL;
+}
+
+/* Evicted chunks are kept for reuse, a few at a time: memory the process
+ * has already touched, so that a steady stream of appends takes no page
+ * faults and no trips to the allocator. */
+#define RECYCLE_MAX 8
+
+static void wal__chunk_recycle(struct store_wal *w, struct wal__chunk *c)
+{
+	if (w->n_recycled >= RECYCLE_MAX || c->cap > 2 * w->opt.max_batch_bytes) {
+		wal__chunk_free(c);
+		return;
+	}
+	c->next = w->recycled;
+	w->recycled = c;
+	w->n_recycled++;
 }
 
 /* Returns the open chunk with room for bytes more, creating it if the
@@ -169,15 +189,29 @@ static struct wal__chunk *wal__chunk_open(struct store_wal *w, size_t bytes)
 		}
 		return c;
 	}
-	c = calloc(1, sizeof *c);
 	size_t cap = bytes < 4096 ? 4096 : bytes;
-	if (c)
-		c->buf = malloc(cap);
-	if (!c || !c->buf) {
-		free(c);
-		return NULL;
+	c = w->recycled;
+	if (c && c->cap < cap) {
+		uint8_t *buf = realloc(c->buf, cap);
+		if (!buf)
+			return NULL;
+		c->buf = buf;
+		c->cap = cap;
 	}
-	c->cap = cap;
+	if (c) {
+		w->recycled = c->next;
+		w->n_recycled--;
+		*c = (struct wal__chunk){.buf = c->buf, .cap = c->cap};
+	} else {
+		c = calloc(1, sizeof *c);
+		if (c)
+			c->buf = malloc(cap);
+		if (!c || !c->buf) {
+			free(c);
+			return NULL;
+		}
+		c->cap = cap;
+	}
 	c->id = ++w->next_chunk_id;
 	if (w->fifo_tail)
 		w->fifo_tail->next = c;
@@ -215,8 +249,8 @@ static void wal__chunk_evict(struct store_wal *w, struct wal__chunk *c)
 		if (d->chunk != c)
 			continue;
 		d->chunk = NULL;
-		d->seg = c->seg_seq;
-		d->off += c->file_off;
+		d->seg = (uint32_t)c->seg_seq;
+		d->off += (uint32_t)c->file_off;
 	}
 }
 
@@ -237,7 +271,7 @@ static void wal__cache_trim(struct store_wal *w)
 		w->fifo_head = c->next;
 		if (!w->fifo_head)
 			w->fifo_tail = NULL;
-		wal__chunk_free(c);
+		wal__chunk_recycle(w, c);
 	}
 }
 
@@ -287,6 +321,8 @@ int store_wal_append(struct store_wal *w, const struct store_wal_entry *entries,
 			return -EINVAL;
 		bytes += wal__rec_size(e->len);
 	}
+	if (bytes > WAL__MAX_CALL - WAL__REC_HDR)
+		return -EINVAL;
 	uint64_t first = entries[0].index;
 	int rc = wal__check_truncate(w, first);
 	if (rc)
@@ -325,7 +361,7 @@ int store_wal_append(struct store_wal *w, const struct store_wal_entry *entries,
 		w->ents[w->ents_start + w->ents_len++] = (struct wal__ent){
 		    .term = e->term,
 		    .chunk = c,
-		    .off = c->len + WAL__REC_HDR,
+		    .off = (uint32_t)(c->len + WAL__REC_HDR),
 		    .len = (uint32_t)e->len,
 		    .type = e->type,
 		};
@@ -496,7 +532,7 @@ int store_wal_entries(struct store_wal *w, uint64_t lo, uint64_t hi, size_t max_
 			data = d->chunk->buf + d->off;
 		} else {
 			const uint8_t *base = NULL;
-			int rc = wal__map_get(w, d->seg, d->off + d->len, &base);
+			int rc = wal__map_get(w, d->seg, (uint64_t)d->off + d->len, &base);
 			if (rc)
 				return rc;
 			data = base + d->off;

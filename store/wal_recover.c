@@ -482,8 +482,8 @@ static int rec__replay(struct rctx *x)
 			return -ENOMEM;
 		w->ents[w->ents_start + w->ents_len++] = (struct wal__ent){
 		    .term = rr->r.term,
-		    .seg = x->segs[rr->seg].seq,
-		    .off = rr->off,
+		    .seg = (uint32_t)x->segs[rr->seg].seq,
+		    .off = (uint32_t)rr->off,
 		    .len = rr->r.len,
 		    .type = rr->r.type,
 		};
