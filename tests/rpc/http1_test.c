@@ -95,7 +95,7 @@ static size_t exchange(const char *req, size_t step, char *out, size_t cap)
 	return len;
 }
 
-TestSuite(http1, .init = setup, .fini = teardown_with_timer, .timeout = 30);
+TestSuite(http1, .init = setup, .fini = teardown_with_timer);
 
 Test(http1, get_metrics)
 {

@@ -223,7 +223,7 @@ static Etcdserverpb__PutRequest put_req(const char *k, const char *v)
 	return p;
 }
 
-Test(etcd, our_client_against_real_etcd, .timeout = 60)
+Test(etcd, our_client_against_real_etcd)
 {
 	if (access("/usr/bin/etcd", X_OK) != 0)
 		cr_skip_test(
@@ -484,7 +484,7 @@ static void serve(void)
 	st_run(&st);
 }
 
-Test(grpcio, python_grpcio_against_our_server, .timeout = 60)
+Test(grpcio, python_grpcio_against_our_server)
 {
 	if (access("/usr/bin/python3", X_OK) != 0 ||
 	    system("/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1") != 0)
@@ -505,7 +505,7 @@ Test(grpcio, python_grpcio_against_our_server, .timeout = 60)
 	st_fini(&st);
 }
 
-Test(etcdctl, etcdctl_against_our_server, .timeout = 60)
+Test(etcdctl, etcdctl_against_our_server)
 {
 	if (access("/usr/bin/etcdctl", X_OK) != 0)
 		cr_skip_test("/usr/bin/etcdctl is not installed: grpc-go interop skipped");
@@ -528,7 +528,7 @@ Test(etcdctl, etcdctl_against_our_server, .timeout = 60)
 	st_fini(&st);
 }
 
-Test(nghttp, nghttp_unary_call_shows_headers_data_and_trailers, .timeout = 30)
+Test(nghttp, nghttp_unary_call_shows_headers_data_and_trailers)
 {
 	if (access("/usr/bin/nghttp", X_OK) != 0)
 		cr_skip_test("nghttp (nghttp2-client) is not installed: skipped");
@@ -566,7 +566,7 @@ Test(nghttp, nghttp_unary_call_shows_headers_data_and_trailers, .timeout = 30)
 	st_fini(&st);
 }
 
-Test(curl, curl_gets_http1_on_the_grpc_port, .timeout = 30)
+Test(curl, curl_gets_http1_on_the_grpc_port)
 {
 	if (access("/usr/bin/curl", X_OK) != 0)
 		cr_skip_test("curl is not installed: skipped");

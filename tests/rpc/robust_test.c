@@ -173,7 +173,7 @@ static void wait_for(atomic_int *v, int want, int ms)
 		usleep(1000);
 }
 
-TestSuite(robust, .init = setup_default, .fini = teardown, .timeout = 30);
+TestSuite(robust, .init = setup_default, .fini = teardown);
 
 Test(robust, unary_round_trip_with_metadata)
 {
