@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "h2build.h"
 #include "rpc/rpc.h"
 
 /* ---- a server on its own thread --------------------------------------- */
@@ -33,48 +34,6 @@ void st_shutdown(struct srvthread *st, uint64_t grace_ms);
 /* Shuts the server down (if st_shutdown was not called), joins the
  * thread, checks the loop closed clean. */
 void st_fini(struct srvthread *st);
-
-/* ---- frames ------------------------------------------------------------ */
-
-struct rawbuf {
-	uint8_t *p;
-	size_t len, cap;
-};
-void rb_put(struct rawbuf *b, const void *p, size_t n);
-void rb_free(struct rawbuf *b);
-
-enum {
-	F_DATA = 0,
-	F_HEADERS = 1,
-	F_RST = 3,
-	F_SETTINGS = 4,
-	F_PING = 6,
-	F_GOAWAY = 7,
-	F_WINDOW_UPDATE = 8,
-	F_CONTINUATION = 9
-};
-enum {
-	FL_END_STREAM = 1,
-	FL_ACK = 1,
-	FL_END_HEADERS = 4,
-	FL_PADDED = 8
-};
-
-void raw_frame(struct rawbuf *b, uint8_t type, uint8_t flags, int32_t stream, const void *payload,
-               size_t len);
-void raw_preface(struct rawbuf *b);
-/* SETTINGS with (id, value) pairs. */
-void raw_settings(struct rawbuf *b, const uint32_t *pairs, size_t npairs);
-/* A HEADERS frame (END_HEADERS) from NULL-terminated name, value pairs. */
-void raw_headers(struct rawbuf *b, int32_t stream, uint8_t flags, const char *const *nv);
-/* The usual gRPC request headers for path, plus extra pairs (may be NULL). */
-void raw_grpc_request(struct rawbuf *b, int32_t stream, const char *path, const char *const *extra,
-                      bool end_stream);
-/* One gRPC message (prefix + payload) in one DATA frame. */
-void raw_grpc_message(struct rawbuf *b, int32_t stream, uint8_t msg_flags, const void *p,
-                      size_t len, bool end_stream);
-void raw_rst(struct rawbuf *b, int32_t stream, uint32_t code);
-void raw_window_update(struct rawbuf *b, int32_t stream, uint32_t inc);
 
 /* ---- the client socket -------------------------------------------------- */
 
