@@ -114,25 +114,33 @@ static void rst(struct rpc_call *call, uint32_t code)
 	rpc__conn_mark_dirty(&call->cl->c);
 }
 
-/* The response ended with END_STREAM on HEADERS: trailers or
- * Trailers-Only (wire §3.4 item 5, §1.5). */
-static void headers_end(struct rpc_call *call)
+/* The response ended (END_STREAM on HEADERS: trailers or Trailers-Only;
+ * or on DATA: no trailers). wire §3.4 item 5 and §1.5. */
+static void response_end(struct rpc_call *call, bool on_headers)
 {
 	if (call->ended)
 		return;
 	int code;
 	char *owned = NULL;
 	const char *msg;
-	if (!call->ct_ok || call->http_status != 200) {
-		if (call->http_status == 200 || call->ct_ok || !call->has_status) {
+	if (!call->got_headers) {
+		code = RPC_INTERNAL;
+		msg = "rpc: response without headers";
+	} else if (!call->ct_ok || call->http_status != 200) {
+		/* Not a gRPC answer: grpc-go takes the code from :status, unless a
+		 * gRPC content-type came with an explicit grpc-status. */
+		if (call->ct_ok && call->has_status && call->code >= 0) {
+			code = call->code;
+			msg = call->message ? call->message : "";
+		} else {
 			code = rpc__code_from_http(call->http_status);
 			owned = rpc__strdupf("unexpected HTTP status code received from server: %d",
 			                     call->http_status);
 			msg = owned;
-		} else {
-			code = call->code;
-			msg = call->message ? call->message : "";
 		}
+	} else if (!on_headers) {
+		code = RPC_INTERNAL;
+		msg = "server closed the stream without sending trailers";
 	} else if (!call->has_status) {
 		code = RPC_UNKNOWN;
 		msg = "rpc: response trailers carry no grpc-status";
@@ -145,7 +153,7 @@ static void headers_end(struct rpc_call *call)
 	}
 	rpc__call_end(call, code, msg);
 	free(owned);
-	/* Trailers came while we were still sending: close our side too. */
+	/* The response is over while we were still sending: close our side. */
 	nghttp2_session *h2 = call->cl->c.h2;
 	if (!call->h2_closed && nghttp2_session_get_stream_local_close(h2, call->id) == 0)
 		rst(call, NGHTTP2_NO_ERROR);
@@ -159,13 +167,12 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	case NGHTTP2_HEADERS:
 		call = call_of(h2, frame->hd.stream_id);
 		if (call && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-			headers_end(call);
+			response_end(call, true);
 		break;
 	case NGHTTP2_DATA:
 		call = call_of(h2, frame->hd.stream_id);
-		if (call && !call->ended && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-			rpc__call_end(call, RPC_INTERNAL,
-			              "server closed the stream without sending trailers");
+		if (call && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+			response_end(call, false);
 		break;
 	case NGHTTP2_SETTINGS:
 		if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && cl->state == RPC_CLIENT_CONNECTING) {
