@@ -568,6 +568,20 @@ static void cconn_after_flush(struct rpc__conn *c)
 	rpc__call_writable((struct rpc_client *)c);
 }
 
+/* Ends every open call with one status. Callbacks may cancel or end other
+ * calls, so the scan restarts from the head after each one. */
+static void end_all_calls(struct rpc_client *cl, int code, const char *msg)
+{
+	for (;;) {
+		struct rpc_call *call = cl->calls;
+		while (call && call->ended)
+			call = call->next;
+		if (!call)
+			break;
+		rpc__call_end(call, code, msg);
+	}
+}
+
 static void cconn_teardown(struct rpc__conn *c)
 {
 	struct rpc_client *cl = (struct rpc_client *)c;
@@ -587,16 +601,7 @@ static void cconn_teardown(struct rpc__conn *c)
 		                   cl->authority);
 	else
 		msg = rpc__strdupf("rpc: connection to %s closed", cl->authority);
-	/* Every open call ends; restart from the head since callbacks may end
-	 * (cancel) others. */
-	for (;;) {
-		struct rpc_call *call = cl->calls;
-		while (call && call->ended)
-			call = call->next;
-		if (!call)
-			break;
-		rpc__call_end(call, code, msg ? msg : "rpc: connection closed");
-	}
+	end_all_calls(cl, code, msg ? msg : "rpc: connection closed");
 	free(msg);
 	while (cl->calls)
 		rpc__call_release(cl->calls);
@@ -643,14 +648,7 @@ void rpc_client_close(struct rpc_client *cl)
 	cl->user_closed = true;
 	/* Calls end now, even if the close itself must wait for a callback of
 	 * ours to unwind. */
-	for (;;) {
-		struct rpc_call *call = cl->calls;
-		while (call && call->ended)
-			call = call->next;
-		if (!call)
-			break;
-		rpc__call_end(call, RPC_CANCELLED, "rpc: client closed");
-	}
+	end_all_calls(cl, RPC_CANCELLED, "rpc: client closed");
 	if (!cl->c.closing)
 		rpc__conn_close(&cl->c);
 	else
