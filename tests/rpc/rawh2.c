@@ -82,6 +82,34 @@ void rc_open(struct rawconn *rc, int port)
 	rc->inflater = inf;
 }
 
+int rc_listen(int *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	socklen_t len = sizeof sa;
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+void rc_accept(struct rawconn *rc, int lfd)
+{
+	memset(rc, 0, sizeof *rc);
+	rc->fd = accept(lfd, NULL, NULL);
+	cr_assert_geq(rc->fd, 0);
+	nghttp2_hd_inflater *inf;
+	cr_assert_eq(nghttp2_hd_inflate_new(&inf), 0);
+	rc->inflater = inf;
+	rc->skip_magic = true;
+	struct rawbuf b = {0};
+	raw_settings(&b, NULL, 0);
+	rc_send(rc, &b);
+	rb_free(&b);
+}
+
 void rc_send_raw(struct rawconn *rc, const void *p, size_t n)
 {
 	const uint8_t *q = p;
@@ -221,8 +249,19 @@ static void parse(struct rawconn *rc)
 			}
 			break;
 		case F_PING:
-			if (flags & FL_ACK)
+			if (flags & FL_ACK) {
 				rc->pings_acked++;
+			} else {
+				if (rc->pings < 8)
+					rc->ping_ms[rc->pings] = uv_hrtime() / 1000000;
+				rc->pings++;
+				if (rc->ack_pings) {
+					struct rawbuf b = {0};
+					raw_frame(&b, F_PING, FL_ACK, 0, p, 8);
+					rc_send(rc, &b);
+					rb_free(&b);
+				}
+			}
 			break;
 		case F_GOAWAY:
 			rc->goaway = true;
@@ -254,6 +293,13 @@ static bool read_some(struct rawconn *rc, int timeout_ms)
 	}
 	rc->bytes += (size_t)n;
 	rb_put(&rc->in, buf, (size_t)n);
+	if (rc->skip_magic) {
+		if (rc->in.len < 24)
+			return true;
+		memmove(rc->in.p, rc->in.p + 24, rc->in.len - 24);
+		rc->in.len -= 24;
+		rc->skip_magic = false;
+	}
 	parse(rc);
 	return true;
 }

@@ -63,6 +63,10 @@ struct rawconn {
 	int goaways;
 	bool eof;
 	int pings_acked;
+	int pings;           /* PINGs without ACK received */
+	bool ack_pings;      /* answer them (server role) */
+	bool skip_magic;     /* server role: the client preface comes first */
+	uint64_t ping_ms[8]; /* when each PING arrived (uv_hrtime ms) */
 	size_t bytes;
 	struct rawbuf hdrblock;
 	int32_t hdrstream;
@@ -71,6 +75,10 @@ struct rawconn {
 
 /* Connects to 127.0.0.1:port (blocking). */
 void rc_open(struct rawconn *rc, int port);
+/* Server role: listens on 127.0.0.1:0 (*port set); rc_accept takes one
+ * connection, skips the client preface and writes SETTINGS. */
+int rc_listen(int *port);
+void rc_accept(struct rawconn *rc, int lfd);
 void rc_send(struct rawconn *rc, const struct rawbuf *b);
 void rc_send_raw(struct rawconn *rc, const void *p, size_t n);
 /* Reads and decodes until the stream has ended (END_STREAM or RST), the

@@ -87,9 +87,11 @@ static size_t build(const struct fuzz_input *c, size_t nc, uint64_t i, uint8_t *
 			size_t k = 1 + below(&s, n - pos < 256 ? n - pos : 256);
 			if (n + k > MAX_INPUT)
 				break;
+			uint8_t tmp[256];
+			memcpy(tmp, buf + pos, k);
 			size_t at = 1 + below(&s, n - 1);
 			memmove(buf + at + k, buf + at, n - at);
-			memcpy(buf + at, buf + (pos >= at ? pos + k : pos), k);
+			memcpy(buf + at, tmp, k);
 			n += k;
 			break;
 		}
@@ -125,6 +127,9 @@ static size_t build(const struct fuzz_input *c, size_t nc, uint64_t i, uint8_t *
 
 static void on_death(void)
 {
+	static int once;
+	if (once++)
+		return;
 	fprintf(stderr,
 	        "fuzz: crashed at seed=%llu iteration=%llu; replay: --seed %llu --iter %llu\n",
 	        (unsigned long long)g_seed, (unsigned long long)g_iter, (unsigned long long)g_seed,
