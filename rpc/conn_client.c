@@ -405,10 +405,19 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		return;
 	}
 	rpc__conn_enter(&cl->c);
-	if (status < 0 || !res)
+	/* One address is tried (one client is one connection attempt); IPv4
+	 * first, since "localhost" often lists ::1 first while etcd-style
+	 * servers listen on 127.0.0.1. */
+	const struct addrinfo *ai = res;
+	for (const struct addrinfo *a = res; a; a = a->ai_next)
+		if (a->ai_family == AF_INET) {
+			ai = a;
+			break;
+		}
+	if (status < 0 || !ai)
 		fail(cl, status < 0 ? status : UV_EAI_NONAME);
 	else
-		start_connect(cl, res->ai_addr);
+		start_connect(cl, ai->ai_addr);
 	uv_freeaddrinfo(res);
 	rpc__conn_leave(&cl->c);
 }

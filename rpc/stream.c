@@ -183,7 +183,8 @@ static void finish_internal(struct rpc_stream *s, int code, const char *msg)
 	}
 	s->code = code;
 	free(s->message);
-	s->message = rpc__encode_message(msg);
+	/* The common case, OK with no message, allocates nothing. */
+	s->message = msg && *msg ? rpc__encode_message(msg) : NULL;
 	s->finished = true;
 	if (!s->responded)
 		submit_response(s);
