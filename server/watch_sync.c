@@ -1,0 +1,129 @@
+/*
+ * server/watch_sync.c - catching unsynced watchers up from history (etcd's
+ * watchableStore.syncWatchers), one bounded chunk per step.
+ *
+ * A step: pick the unsynced watchers whose stream can take data; drop
+ * those below the compact revision with etcd's {compact_revision,
+ * canceled} answer; read history from the smallest next_rev up to the
+ * hub's revision, at most SYNC_MAX_EVENTS events or SYNC_MAX_BYTES (a
+ * revision is never split); give each watcher its events in one response;
+ * advance every watcher that had nothing in the chunk; promote to synced
+ * those that reached the hub's revision. The hub's revision only moves in
+ * the feed callback, never during a step, so the handover is exact.
+ */
+#include <stdint.h>
+
+#include "server/watch_internal.h"
+
+#define SYNC_MAX_EVENTS 2048
+#define SYNC_MAX_BYTES  (1u << 20)
+
+/* Answers w's stream that w's history is gone, and drops w. */
+static void compacted(struct watch_hub *h, struct watcher *w, int64_t compact_rev)
+{
+	struct watch_stream *ws = w->ws;
+	/* etcd's compacted response carries no header revision
+	 * (watcher_group.go chooseAll: WatchResponse{WatchID, CompactRevision}). */
+	int rc = watch_send_control(h, ws, w->ide.id, -1, false, true, compact_rev, NULL);
+	h->compacted++;
+	watch_stream_drop(ws, w);
+	if (rc == RPC_SEND_FULL)
+		watch_hub_block(h, ws, h->rev);
+	else if (rc < 0)
+		watch_hub_mark_broken(h, ws, h->rev);
+}
+
+bool watch_sync_step(struct watch_hub *h)
+{
+	if (!h->n_unsynced)
+		return false;
+	struct store_mvcc_read *rd;
+	if (store_mvcc_read_begin(node_store(h->n), &rd))
+		return true; /* reader slots exhausted: try again soon */
+	int64_t compact_rev = store_mvcc_read_compact_revision(rd);
+	int64_t min = INT64_MAX;
+	if (++h->sync_seq == 0)
+		h->sync_seq = 1;
+	struct watcher *w = h->unsynced_list, *next;
+	for (; w; w = next) {
+		next = w->unext;
+		if (w->ws->blocked)
+			continue;
+		if (compact_rev > 0 && w->next_rev < compact_rev) {
+			compacted(h, w, compact_rev);
+			continue;
+		}
+		if (w->next_rev > h->rev) {
+			watch_hub_to_synced(h, w);
+			continue;
+		}
+		w->sync_stamp = h->sync_seq;
+		if (w->next_rev < min)
+			min = w->next_rev;
+	}
+	if (min == INT64_MAX) {
+		store_mvcc_read_end(rd);
+		watch_hub_end_broken(h);
+		return false;
+	}
+
+	struct store_mvcc_events_query q = {
+	    .start_revision = min < 1 ? 1 : min,
+	    .end_revision = h->rev,
+	    .prev_kv = true,
+	    .max_events = SYNC_MAX_EVENTS,
+	    .max_bytes = SYNC_MAX_BYTES,
+	};
+	struct store_mvcc_events out;
+	int rc = store_mvcc_events(rd, &q, &h->arena, &out);
+	if (rc || watch_dispatch_begin(h, out.n_events)) {
+		/* Compacted between the check and the read cannot happen (one
+		 * read context); anything else is a storage error: leave the
+		 * watchers where they are and let the next trigger retry. */
+		store_mvcc_read_end(rd);
+		store_mvcc_arena_reset(&h->arena);
+		return false;
+	}
+	for (size_t i = 0; i < out.n_events; i++) {
+		h->evs[i].ev = out.events[i];
+		h->evs[i].rev = out.events[i]->kv->mod_revision;
+	}
+	watch_dispatch_collect(h, &h->unsynced, out.n_events, true);
+	int64_t chunk_next = out.next_revision;
+	if (!h->oom) {
+		watch_dispatch_header(h, h->rev);
+		for (size_t t = 0; t < h->n_touched; t++) {
+			w = h->touched[t];
+			if (w->ws->blocked)
+				continue; /* its stream filled earlier in this step */
+			int src = watch_send_matches(h, w);
+			if (src >= 0) {
+				w->sent = h->seq;
+				w->next_rev = chunk_next;
+			}
+			if (src == RPC_SEND_FULL)
+				watch_hub_block(h, w->ws, h->rev);
+			else if (src < 0)
+				watch_hub_mark_broken(h, w->ws, h->rev);
+		}
+	}
+	/* Watchers with nothing in the chunk move past it; those done join
+	 * the synced group (unless their stream is full). */
+	bool more = false;
+	for (w = h->unsynced_list; w; w = next) {
+		next = w->unext;
+		if (!h->oom && w->sync_stamp == h->sync_seq && w->stamp != h->seq &&
+		    w->next_rev < chunk_next)
+			w->next_rev = chunk_next;
+		if (w->ws->blocked)
+			continue;
+		if (w->next_rev > h->rev)
+			watch_hub_to_synced(h, w);
+		else
+			more = true;
+	}
+	store_mvcc_read_end(rd);
+	store_mvcc_arena_reset(&h->arena);
+	watch_hub_end_broken(h);
+	return more;
+}
