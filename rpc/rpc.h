@@ -125,6 +125,20 @@ typedef void (*rpc_log_fn)(void *log_arg, int level, const char *message);
 struct rpc_server; /* listeners, connections, method table; loop-owned */
 struct rpc_stream; /* the server side of one call (unary or streaming) */
 
+/*
+ * What rpc/ answers by itself, before any handler runs (Trailers-Only):
+ *   unknown :path               UNIMPLEMENTED "unknown service S" /
+ *                               "unknown method M for service S"
+ *   content-type not gRPC       :status 415, INTERNAL
+ *   :method not POST            :status 405, INTERNAL
+ *   grpc-timeout malformed      INTERNAL "transport: malformed grpc-timeout: V"
+ *   metadata over 8 KiB         RESOURCE_EXHAUSTED
+ * Frames nghttp2 itself rejects (missing pseudo-headers, te other than
+ * "trailers", ...) get RST_STREAM(PROTOCOL_ERROR); a connection that breaks
+ * the HTTP/2 protocol gets GOAWAY and is closed. None of this disturbs other
+ * streams or connections.
+ */
+
 /* Every field is optional: zero means the default in brackets. */
 struct rpc_server_options {
 	size_t max_recv_msg;             /* [RPC_DEFAULT_MAX_RECV_MSG] */
@@ -167,9 +181,11 @@ struct rpc_method {
 	 * after the client half-closed, with the single request; a request with
 	 * zero or several messages is answered INTERNAL by rpc/ and never reaches
 	 * the handler. BIDI: called for every message as it completes.
-	 * A message that fails to unpack ends the stream with INTERNAL
-	 * "grpc: error unmarshalling request" and on_cancel is not called.
-	 * Required.
+	 * rpc/ itself ends a stream whose message is bad, before the handler
+	 * sees that message: too large (RESOURCE_EXHAUSTED "grpc: received
+	 * message larger than max (N vs. M)"), compressed (INTERNAL or
+	 * UNIMPLEMENTED), unparsable or nested too deep (INTERNAL "grpc: error
+	 * unmarshalling request"). Required.
 	 */
 	void (*on_message)(struct rpc_stream *s, const ProtobufCMessage *msg, const uint8_t *bytes,
 	                   size_t len);
@@ -180,11 +196,14 @@ struct rpc_method {
 	/*
 	 * The stream is gone before the handler finished it: code is
 	 * RPC_CANCELLED (client RST_STREAM), RPC_DEADLINE_EXCEEDED (grpc-timeout
-	 * expired; rpc/ has sent RST_STREAM(CANCEL)) or RPC_UNAVAILABLE
-	 * (connection lost, or server shutdown). Forget the pointer: it is invalid
-	 * once this returns, and send/finish on it from inside this callback are
-	 * no-ops returning -ECANCELED. Optional, but any handler that keeps a
-	 * stream pointer beyond a callback (async replies, watches) needs it.
+	 * expired; rpc/ has sent RST_STREAM(CANCEL)), RPC_UNAVAILABLE
+	 * (connection lost, or server shutdown), or the status rpc/ sent for a
+	 * bad message (see on_message) on a stream the handler had already
+	 * seen. Never called for a stream the handler has not seen, nor after it
+	 * finished the stream. Forget the pointer: it is invalid once this
+	 * returns, and send/finish on it from inside this callback are no-ops
+	 * returning -ECANCELED. Optional, but any handler that keeps a stream
+	 * pointer beyond a callback (async replies, watches) needs it.
 	 */
 	void (*on_cancel)(struct rpc_stream *s, int code);
 	/* The out-buffer fell to half the high-water mark after a send returned
@@ -219,7 +238,7 @@ int rpc_server_listen(struct rpc_server *srv, const char *host_port, int *port_o
  * then dropped). Exactly one respond per request is required, or the reply
  * leaks. Responses carry Content-Length and "Connection: close"; rpc/ then
  * closes the connection. Request bodies are not read; header blocks over
- * 8 KiB get 431.
+ * 8 KiB get 431, a malformed request line 400.
  */
 struct rpc_http1_request {
 	const char *method; /* "GET", "HEAD", ... */
@@ -276,7 +295,8 @@ void rpc_server_stats(const struct rpc_server *srv, struct rpc_server_stats *out
 /* Queues one message, packed in place into the out-buffer. Returns 0 (queued),
  * RPC_SEND_FULL (queued, now above the high-water mark: pause until
  * on_writable), -ENOBUFS (not queued: the buffer is non-empty and would pass
- * send_max), -EPIPE (already finished), -ECANCELED (inside on_cancel). */
+ * send_max), -EPIPE (already finished), -ECANCELED (inside on_cancel, or
+ * the connection is going away and on_cancel is about to come). */
 int rpc_stream_send(struct rpc_stream *s, const ProtobufCMessage *msg);
 /* The same for a message already packed by the caller (payload only; rpc/
  * writes the 5-byte prefix). data is copied. */
@@ -357,11 +377,15 @@ struct rpc_client_options {
 };
 
 /*
- * Starts connecting to "host:port" (an "http://" prefix is accepted; names
- * are resolved asynchronously). Calls may be started at once; they go out
- * when the connection is up. One client is one connection attempt: it does
- * not reconnect. If it fails or is lost, every open call ends UNAVAILABLE,
- * on_state reports FAILED or CLOSED, and the owner creates a new client.
+ * Starts connecting to "host:port" (an "http://" prefix is accepted; TLS is
+ * not supported). Names are resolved asynchronously and one address is
+ * tried, the first IPv4 one if any. Calls may be started at once; they go
+ * out when the connection is up (until the server's SETTINGS arrive nghttp2
+ * lets 100 streams out and queues the rest). One client is one connection
+ * attempt: it does not reconnect. If it fails or is lost, every open call
+ * ends UNAVAILABLE ("rpc: connection to H:P failed: ..." / "... closed" /
+ * "... lost: keepalive ping not acknowledged"), on_state reports FAILED or
+ * CLOSED, and the owner creates a new client.
  * Returns 0, -EINVAL (bad address), -ENOMEM.
  */
 int rpc_client_connect(uv_loop_t *loop, const char *host_port,
