@@ -323,8 +323,17 @@ static int start(struct rpc_client *cl, const char *path, const struct rpc_call_
 	if (id < 0) {
 		call->user_done = true;
 		rpc__call_release(call);
+		if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
+			rpc__client_draining(cl);
+			return -ENOTCONN;
+		}
 		return rv ? rv : -ENOMEM;
 	}
+	/* Stream ids run out after 2^30 calls (hours at full speed): say
+	 * DRAINING early, as for a GOAWAY, so the owner opens a new client
+	 * while this one finishes its calls. */
+	if (nghttp2_session_get_next_stream_id(cl->c.h2) > RPC__STREAM_ID_DRAIN)
+		rpc__client_draining(cl);
 	call->id = id;
 	call->next = cl->calls;
 	if (call->next)

@@ -48,6 +48,12 @@ static void set_state(struct rpc_client *cl, enum rpc_client_state st, int err)
 		cl->opt.on_state(cl, st, err, cl->opt.arg);
 }
 
+void rpc__client_draining(struct rpc_client *cl)
+{
+	if (cl->state == RPC_CLIENT_READY || cl->state == RPC_CLIENT_CONNECTING)
+		set_state(cl, RPC_CLIENT_DRAINING, 0);
+}
+
 static struct rpc_call *call_of(nghttp2_session *h2, int32_t id)
 {
 	return nghttp2_session_get_stream_user_data(h2, id);
@@ -181,8 +187,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 		}
 		break;
 	case NGHTTP2_GOAWAY:
-		if (cl->state == RPC_CLIENT_READY || cl->state == RPC_CLIENT_CONNECTING)
-			set_state(cl, RPC_CLIENT_DRAINING, 0);
+		rpc__client_draining(cl);
 		break;
 	case NGHTTP2_PING:
 		if (frame->hd.flags & NGHTTP2_FLAG_ACK)

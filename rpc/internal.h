@@ -460,6 +460,10 @@ ssize_t rpc__call_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t 
                           uint32_t *flags, nghttp2_data_source *src, void *user);
 void rpc__call_writable(struct rpc_client *cl);
 bool rpc__client_recursive(struct rpc_client *cl, const ProtobufCMessageDescriptor *d);
+/* Stream ids above this make the client DRAINING (2^31 - 1 is the last). */
+#define RPC__STREAM_ID_DRAIN ((uint32_t)INT32_MAX - 2000)
+/* Moves a READY (or CONNECTING) client to DRAINING and tells on_state. */
+void rpc__client_draining(struct rpc_client *cl);
 /* Starts the keepalive timer if it is configured and not running. */
 void rpc__client_keepalive_arm(struct rpc_client *cl);
 

@@ -347,7 +347,8 @@ struct rpc_call;   /* the client side of one call */
 enum rpc_client_state {
 	RPC_CLIENT_CONNECTING, /* resolving, connecting, waiting for SETTINGS */
 	RPC_CLIENT_READY,      /* the server's SETTINGS arrived */
-	RPC_CLIENT_DRAINING,   /* GOAWAY received: open calls finish, no new ones */
+	RPC_CLIENT_DRAINING,   /* GOAWAY received, or stream ids nearly used up
+	                          (2^30 calls): open calls finish, no new ones */
 	RPC_CLIENT_FAILED,     /* never became ready (err says why) */
 	RPC_CLIENT_CLOSED,     /* was ready; the connection is gone */
 };

@@ -854,3 +854,31 @@ Test(loopback, server_gone_fails_open_calls_unavailable)
 		uv_run(&f.loop, UV_RUN_ONCE);
 	cr_assert_eq(uv_loop_close(&f.loop), 0);
 }
+
+/* White box: jump the client's stream ids to the end of their range. */
+#include "rpc/internal.h"
+
+Test(loopback, a_client_out_of_stream_ids_drains_instead_of_failing_calls)
+{
+	start(NULL, NULL);
+	static int seen[8];
+	struct rpc_client *c2;
+	struct rpc_client_options co = {.on_state = note_state, .arg = seen};
+	cr_assert_eq(rpc_client_connect(&f.loop, f.addr, &co, &c2), 0);
+	struct result r0 = {0};
+	struct rpc_call_options o0 = unary_opts(&r0);
+	cr_assert_eq(rpc_call_unary_bytes(c2, "/test.Echo/Unary", "a", 1, &o0, NULL), 0);
+	cr_assert(fx_run_until(&f, &r0.done, 5000));
+	nghttp2_session_set_next_stream_id(c2->c.h2, INT32_MAX - 4);
+	struct result r[3] = {0};
+	struct rpc_call_options o = unary_opts(&r[0]);
+	cr_assert_eq(rpc_call_unary_bytes(c2, "/test.Echo/Unary", "b", 1, &o, NULL), 0);
+	cr_assert_eq(seen[RPC_CLIENT_DRAINING], 1, "told early, while calls still work");
+	cr_assert_eq(rpc_client_state(c2), RPC_CLIENT_DRAINING);
+	o.arg = &r[1];
+	cr_assert_eq(rpc_call_unary_bytes(c2, "/test.Echo/Unary", "c", 1, &o, NULL), -ENOTCONN);
+	cr_assert(fx_run_until(&f, &r[0].done, 5000));
+	cr_assert_eq(r[0].code, RPC_OK, "the call already started completes");
+	rpc_client_close(c2);
+	fx_fini(&f);
+}
