@@ -6,7 +6,9 @@
  * those below the compact revision with etcd's {compact_revision,
  * canceled} answer; read history from the smallest next_rev up to the
  * hub's revision, at most SYNC_MAX_EVENTS events or SYNC_MAX_BYTES (a
- * revision is never split); give each watcher its events in one response;
+ * revision is never split); give each watcher its events in one response
+ * (etcd sends a watcher up to 1000 revisions per catch-up response; cairn
+ * cuts at 1000 events, the same for single-event revisions);
  * advance every watcher that had nothing in the chunk; promote to synced
  * those that reached the hub's revision. The hub's revision only moves in
  * the feed callback, never during a step, so the handover is exact.
@@ -15,8 +17,8 @@
 
 #include "server/watch_internal.h"
 
-#define SYNC_MAX_EVENTS 2048
-#define SYNC_MAX_BYTES  (1u << 20)
+#define SYNC_MAX_EVENTS 1000
+#define SYNC_MAX_BYTES  (8u << 20)
 
 /* Answers w's stream that w's history is gone, and drops w. */
 static void compacted(struct watch_hub *h, struct watcher *w, int64_t compact_rev)
