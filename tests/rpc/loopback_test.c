@@ -633,6 +633,68 @@ Test(loopback, client_backpressure_with_on_writable)
 	fx_fini(&f);
 }
 
+static void overfill(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *b, size_t n)
+{
+	(void)m;
+	(void)b;
+	(void)n;
+	static uint8_t buf[64 * 1024];
+	int rv, sends = 0, fulls = 0;
+	/* Nothing is flushed while the handler runs: the buffer only grows. */
+	while ((rv = rpc_stream_send_bytes(s, buf, sizeof buf)) >= 0) {
+		sends++;
+		fulls += rv == RPC_SEND_FULL;
+	}
+	cr_assert_eq(rv, -ENOBUFS);
+	cr_assert_leq(rpc_stream_buffered(s), 300 * 1024);
+	h.messages = sends;
+	h.fulls = fulls;
+	rpc_stream_finish(s, RPC_OK, NULL);
+}
+
+Test(loopback, the_out_buffer_is_bounded)
+{
+	struct rpc_server_options so = {.send_high_water = 100 * 1024, .send_max = 300 * 1024};
+	start(&so, NULL);
+	const struct rpc_method m = {
+	    .path = "/test.Echo/Overfill", .kind = RPC_SERVER_STREAMING, .on_message = overfill};
+	cr_assert_eq(rpc_server_register(f.srv, &m), 0);
+	struct result r = {0};
+	struct rpc_call_options o = stream_opts(&r);
+	struct rpc_call *call;
+	cr_assert_eq(rpc_call_start(f.cl, "/test.Echo/Overfill", &o, &call), 0);
+	cr_assert_eq(rpc_call_send_bytes(call, "go", 2), 0);
+	cr_assert_eq(rpc_call_close_send(call), 0);
+	cr_assert(fx_run_until(&f, &r.done, 5000));
+	cr_assert_eq(r.code, RPC_OK);
+	cr_assert_eq(h.messages, 4, "64 KiB messages: 4 fit in 300 KiB, the 5th is refused");
+	cr_assert_eq(h.fulls, 3, "RPC_SEND_FULL once above 100 KiB");
+	cr_assert_eq(r.nmsg, 4, "what was accepted is delivered");
+	fx_fini(&f);
+}
+
+Test(loopback, one_server_listens_on_several_addresses)
+{
+	start(NULL, NULL);
+	int port2;
+	cr_assert_eq(rpc_server_listen(f.srv, "127.0.0.1:0", &port2), 0);
+	cr_assert_neq(port2, f.port);
+	cr_assert_eq(rpc_server_listen(f.srv, "127.0.0.1:nope", NULL), -EINVAL);
+	cr_assert_eq(rpc_server_listen(f.srv, "127.0.0.1:65536", NULL), -EINVAL);
+	cr_assert_eq(rpc_server_listen(f.srv, "256.0.0.1:0", NULL) < 0, 1);
+	char addr[64];
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", port2);
+	struct rpc_client *c2;
+	cr_assert_eq(rpc_client_connect(&f.loop, addr, NULL, &c2), 0);
+	struct result r = {0};
+	struct rpc_call_options o = unary_opts(&r);
+	cr_assert_eq(rpc_call_unary_bytes(c2, "/test.Echo/Unary", "2nd", 3, &o, NULL), 0);
+	cr_assert(fx_run_until(&f, &r.done, 5000));
+	cr_assert_eq(r.code, RPC_OK);
+	rpc_client_close(c2);
+	fx_fini(&f);
+}
+
 /* ---- answers given later ------------------------------------------------ */
 
 static void reply_later(uv_timer_t *t)

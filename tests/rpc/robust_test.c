@@ -585,3 +585,29 @@ Test(robust, shutdown_sends_notice_then_goaway_and_ends_streams)
 	rb_free(&b);
 	rc_close(&rc);
 }
+
+static void setup_default_rst_limit(void)
+{
+	/* nghttp2's own defaults: the CVE-2023-44487 bucket of 1000, 33/s. */
+	struct rpc_server_options o = {.rst_burst = 1000, .rst_rate = 33};
+	setup(&o);
+}
+
+Test(robust_rst, nghttp2s_default_reset_limit_would_goaway, .init = setup_default_rst_limit,
+     .fini = teardown)
+{
+	/* The control for many_cancelled_streams_do_not_trip_the_reset_limit:
+	 * proves the option reaches nghttp2 (Debian's 1.52 backport). */
+	struct rawconn rc;
+	open_conn(&rc);
+	struct rawbuf b = {0};
+	for (int32_t id = 1; id < 2 * 3000; id += 2) {
+		raw_grpc_request(&b, id, "/t.S/Hold", NULL, false);
+		raw_rst(&b, id, 8);
+	}
+	rc_send(&rc, &b);
+	rc_wait_eof(&rc, 5000);
+	cr_assert(rc.goaway, "GOAWAY once the bucket is empty");
+	rb_free(&b);
+	rc_close(&rc);
+}
