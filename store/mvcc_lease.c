@@ -690,7 +690,8 @@ int store_mvcc_lease_time_to_live(struct store_mvcc_read *rd,
 		mdb_cursor_close(c);
 		if (rc != MDB_NOTFOUND)
 			return rc == ENOMEM ? -ENOMEM : mvcc__lmdb_err(rc);
-		qsort(items, n, sizeof(*items), lease_key_item_cmp);
+		if (n > 1)
+			qsort(items, n, sizeof(*items), lease_key_item_cmp);
 		r->keys = n ? store_mvcc_arena_alloc(arena, n * sizeof(*r->keys)) : NULL;
 		if (n && !r->keys)
 			return -ENOMEM;
@@ -751,7 +752,7 @@ int store_mvcc_lease_leases(struct store_mvcc_read *rd, struct store_mvcc_arena 
 	pthread_mutex_unlock(&l->mu);
 	mdb_cursor_close(c);
 	n = i;
-	if (primary)
+	if (primary && n > 1)
 		qsort(v, n, sizeof(*v), lease_order_cmp);
 	r->leases = n ? store_mvcc_arena_alloc(arena, n * sizeof(*r->leases)) : NULL;
 	Etcdserverpb__LeaseStatus *ls = n ? store_mvcc_arena_alloc(arena, n * sizeof(*ls)) : NULL;

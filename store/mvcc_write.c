@@ -556,7 +556,8 @@ int mvcc__w_delete_lease_keys(struct store_mvcc_batch *b, int64_t lease)
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
 		return mvcc__fail(b, mvcc__lmdb_err(rc));
-	qsort(l.items, l.n, sizeof(*l.items), mvcc__del_item_cmp);
+	if (l.n > 1)
+		qsort(l.items, l.n, sizeof(*l.items), mvcc__del_item_cmp);
 	for (size_t i = 0; i < l.n; i++) {
 		rc = mvcc__w_delete_one(b, &l.items[i].skey, l.items[i].key, l.items[i].key_len,
 		                        &l.items[i].cur);

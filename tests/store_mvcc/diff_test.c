@@ -120,7 +120,11 @@ static ProtobufCBinaryData pick_value(struct store_mvcc_arena *a)
 		return b;
 	}
 	const char *v = vals[rn(8)];
-	size_t n = v[0] ? strlen(v) : (rn(2) ? 2 : 0);
+	size_t n = strlen(v);
+	if (!n && rn(2)) {
+		v = "\0\0";
+		n = 2;
+	}
 	ProtobufCBinaryData b = {n, store_mvcc_arena_alloc(a, n + 1)};
 	if (n)
 		memcpy(b.data, v, n);
