@@ -164,6 +164,7 @@ static void wal__free(struct store_wal *w)
 	free(w->doomed);
 	free(w->closed);
 	free(w->iov);
+	free(w->taken);
 	free(w->dir);
 	free(w);
 }

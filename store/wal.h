@@ -366,8 +366,8 @@ int store_wal_entries(struct store_wal *w, uint64_t lo, uint64_t hi, size_t max_
 
 /*
  * Stores the term of the entry at index in *term. index may be the snapshot
- * index (the snapshot's term) or any index in [first, last]; index 0 has
- * term 0.
+ * index (the snapshot's term; 0 for index 0 of a WAL without a snapshot) or
+ * any index in [first, last].
  *
  * Errors: STORE_WAL_ECOMPACTED (index < snapshot index), STORE_WAL_EUNAVAIL
  * (index > last).

@@ -90,6 +90,8 @@ static void wal__maps_trim(struct store_wal *w, uint64_t seq)
 		munmap(w->maps[k].base, w->maps[k].len);
 		k++;
 	}
+	if (!k)
+		return;
 	memmove(w->maps, w->maps + k, (w->n_maps - k) * sizeof *w->maps);
 	w->n_maps -= k;
 }
@@ -275,15 +277,25 @@ static void wal__cache_trim(struct store_wal *w)
 	}
 }
 
-/* Locks mu and fails if the writer has failed. */
-static int wal__lock_live(struct store_wal *w)
+/* Starts a mutating call: locks mu and returns the open chunk with room for
+ * bytes more. On error (the writer failed, or no memory) mu is unlocked and
+ * nothing changed. The call ends with wal__end(). */
+static int wal__begin(struct store_wal *w, size_t bytes, struct wal__chunk **out)
 {
 	pthread_mutex_lock(&w->mu);
-	if (w->durable.error) {
+	int rc = w->durable.error ? STORE_WAL_EFAILED : 0;
+	if (!rc && !(*out = wal__chunk_open(w, bytes)))
+		rc = -ENOMEM;
+	if (rc)
 		pthread_mutex_unlock(&w->mu);
-		return STORE_WAL_EFAILED;
-	}
-	return 0;
+	return rc;
+}
+
+/* Hands the chunk to the writer (unlocking mu) and trims the cache. */
+static void wal__end(struct store_wal *w, struct wal__chunk *c)
+{
+	wal__chunk_submit(w, c);
+	wal__cache_trim(w);
 }
 
 static void wal__encode_truncate(struct wal__chunk *c, uint64_t index)
@@ -341,13 +353,9 @@ int store_wal_append(struct store_wal *w, const struct store_wal_entry *entries,
 	size_t keep = (size_t)(first - w->snap_index - 1);
 	if ((rc = wal__ents_reserve(w, keep + n)) != 0)
 		return rc;
-	if ((rc = wal__lock_live(w)) != 0)
+	struct wal__chunk *c;
+	if ((rc = wal__begin(w, bytes, &c)) != 0)
 		return rc;
-	struct wal__chunk *c = wal__chunk_open(w, bytes);
-	if (!c) {
-		pthread_mutex_unlock(&w->mu);
-		return -ENOMEM;
-	}
 	if (truncating)
 		wal__encode_truncate(c, first);
 	w->ents_len = keep;
@@ -372,8 +380,7 @@ int store_wal_append(struct store_wal *w, const struct store_wal_entry *entries,
 	if (first + n - 1 > c->max_entry)
 		c->max_entry = first + n - 1;
 	c->n_entries += (uint32_t)n;
-	wal__chunk_submit(w, c);
-	wal__cache_trim(w);
+	wal__end(w, c);
 	return 0;
 }
 
@@ -382,17 +389,12 @@ int store_wal_truncate(struct store_wal *w, uint64_t index)
 	int rc = wal__check_truncate(w, index);
 	if (rc || index == wal__last_index(w) + 1)
 		return rc;
-	if ((rc = wal__lock_live(w)) != 0)
+	struct wal__chunk *c;
+	if ((rc = wal__begin(w, WAL__REC_HDR, &c)) != 0)
 		return rc;
-	struct wal__chunk *c = wal__chunk_open(w, WAL__REC_HDR);
-	if (!c) {
-		pthread_mutex_unlock(&w->mu);
-		return -ENOMEM;
-	}
 	wal__encode_truncate(c, index);
 	w->ents_len = (size_t)(index - w->snap_index - 1);
-	wal__chunk_submit(w, c);
-	wal__cache_trim(w);
+	wal__end(w, c);
 	return 0;
 }
 
@@ -424,18 +426,13 @@ static void wal__encode_hard_state(struct wal__chunk *c, const struct store_wal_
 
 int store_wal_save_hard_state(struct store_wal *w, const struct store_wal_hard_state *hs)
 {
+	struct wal__chunk *c;
 	int rc = wal__check_hard_state(w, hs);
-	if (rc || (rc = wal__lock_live(w)) != 0)
+	if (rc || (rc = wal__begin(w, wal__rec_size(WAL__HS_LEN), &c)) != 0)
 		return rc;
-	struct wal__chunk *c = wal__chunk_open(w, wal__rec_size(WAL__HS_LEN));
-	if (!c) {
-		pthread_mutex_unlock(&w->mu);
-		return -ENOMEM;
-	}
 	wal__encode_hard_state(c, hs);
 	w->hs = *hs;
-	wal__chunk_submit(w, c);
-	wal__cache_trim(w);
+	wal__end(w, c);
 	return 0;
 }
 
@@ -459,16 +456,11 @@ int store_wal_compact(struct store_wal *w, const struct store_wal_snapshot *snap
 		memcpy(conf, snap->conf, snap->conf_len);
 	size_t bytes = wal__rec_size(WAL__HS_LEN) + wal__rec_size(snap->conf_len) +
 	               (truncate ? WAL__REC_HDR : 0);
-	int rc = wal__lock_live(w);
+	struct wal__chunk *c;
+	int rc = wal__begin(w, bytes, &c);
 	if (rc) {
 		free(conf);
 		return rc;
-	}
-	struct wal__chunk *c = wal__chunk_open(w, bytes);
-	if (!c) {
-		pthread_mutex_unlock(&w->mu);
-		free(conf);
-		return -ENOMEM;
 	}
 	if (truncate)
 		wal__encode_truncate(c, snap->index + 1);
@@ -493,7 +485,8 @@ int store_wal_compact(struct store_wal *w, const struct store_wal_snapshot *snap
 	free(w->snap_conf);
 	w->snap_conf = conf;
 	w->snap_conf_len = snap->conf_len;
-	wal__chunk_submit(w, c);
+
+	wal__end(w, c);
 
 	/* Entries below the new first index no longer need their segments
 	 * mapped. File-backed entries are a prefix of the log, and their
@@ -502,7 +495,6 @@ int store_wal_compact(struct store_wal *w, const struct store_wal_snapshot *snap
 		wal__maps_trim(w, w->ents[w->ents_start].seg);
 	else
 		wal__maps_trim(w, UINT64_MAX);
-	wal__cache_trim(w);
 	return 0;
 }
 

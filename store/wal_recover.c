@@ -11,15 +11,16 @@
  *
  * 2. Judge the ends. The writer issues one batch at a time and the next only
  *    after the previous one's fdatasync(), so only the last batch written can
- *    be incomplete after a crash: a torn write. That places the tail: in the
- *    last segment holding valid batches, or at the very start of the segment
+ *    be incomplete after a crash: a torn write. It lies after the last valid
+ *    batch of the last segment holding any (the tail), or in the segment
  *    after it (the first write into a fresh segment). A bad end anywhere
- *    else, or a valid batch anywhere after the tail's first bad byte, means a
- *    batch that was durable is now damaged: STORE_WAL_ECORRUPT, naming the
- *    file, the offset and the last good index. Otherwise any non-zero bytes
- *    after the tail are a torn write, to be zeroed (a torn write can also
- *    leave its header sector unwritten and later sectors written, so the
- *    check covers the whole rest of the segment, not just the next header).
+ *    else, or a valid batch anywhere after the first bad byte, means a batch
+ *    that was durable is now damaged: STORE_WAL_ECORRUPT, naming the file,
+ *    the offset and the last good index. Otherwise any non-zero bytes in
+ *    those two places are a torn write, to be zeroed. A torn write can leave
+ *    its header sector unwritten and later sectors written, so the check
+ *    covers every byte, not just the next header: bytes left behind would
+ *    turn into "corruption in the middle" once later batches follow them.
  *
  * 3. Replay the records of the valid batches in order (see wal_format.c):
  *    the last hard state and the last snapshot win; entries above the
@@ -68,8 +69,12 @@ struct rctx {
 	size_t nrecs, recs_cap;
 	uint64_t *tmps;
 	size_t ntmps, tmps_cap;
-	size_t tail;                 /* segment where writing resumes */
-	uint64_t zero_from, zero_to; /* torn bytes to zero in it */
+	size_t tail; /* segment where writing resumes */
+	struct {
+		size_t seg;
+		uint64_t from, to;
+	} zero[2]; /* torn bytes to zero: after the tail, and in the segment after it */
+	size_t nzero;
 	uint64_t last_bseq;
 };
 
@@ -135,7 +140,7 @@ static int rec__list(struct rctx *x)
 	if (!rc && errno)
 		rc = -errno;
 	closedir(d);
-	if (!rc)
+	if (!rc && x->nsegs > 1)
 		qsort(x->segs, x->nsegs, sizeof *x->segs, cmp_seg);
 	return rc;
 }
@@ -362,8 +367,6 @@ static int rec__judge(struct rctx *x)
 		if (x->segs[k].nbatches)
 			L = k;
 	size_t tail = L == n ? 0 : L;
-	if (L != n && L + 1 < n && x->segs[L + 1].bad)
-		tail = L + 1; /* the first write into a fresh segment was torn */
 	x->tail = tail;
 
 	for (size_t k = 0; k < tail; k++) {
@@ -375,36 +378,46 @@ static int rec__judge(struct rctx *x)
 				s->why = "a segment without batches between segments with batches";
 			return rec__corrupt(x, s, buf);
 		}
-		if (k + 1 < n && x->segs[k + 1].nbatches &&
-		    x->segs[k + 1].first_bseq != s->last_bseq + 1) {
+		if (x->segs[k + 1].first_bseq != s->last_bseq + 1) {
 			s->why = "the next segment's batch sequence does not follow on";
 			snprintf(buf, sizeof buf, "a batch is missing before %s",
 			         seg_name(name, x->segs[k + 1].seq));
 			return rec__corrupt(x, s, buf);
 		}
 	}
-	for (size_t k = tail + 1; k < n; k++) {
+	if (L != n)
+		x->last_bseq = x->segs[L].last_bseq;
+
+	/* Where the last write can have landed: after the tail's last batch,
+	 * or anywhere in the segment after it (the first write into a fresh
+	 * segment, whose header sector may be the one that never landed). */
+	size_t last = L != n && tail + 1 < n ? tail + 1 : tail;
+	for (size_t k = tail; k <= last; k++) {
+		struct rseg *s = &x->segs[k];
+		uint64_t at;
+		if (rec__valid_after(s, x->last_bseq, &at)) {
+			snprintf(buf, sizeof buf, "a valid batch follows at offset %llu",
+			         (unsigned long long)at);
+			return rec__corrupt(x, s, buf);
+		}
+		uint64_t to = rec__last_nonzero_end(s, s->end);
+		if (to <= s->end)
+			continue;
+		if (!s->why)
+			s->why = k == tail ? "stray bytes after the last batch"
+			                   : "stray bytes in the next, unused segment";
+		x->zero[x->nzero].seg = k;
+		x->zero[x->nzero].from = s->end;
+		x->zero[x->nzero++].to = to;
+	}
+	/* Segments further on were never written: prepared, zero-filled. */
+	for (size_t k = last + 1; k < n; k++) {
 		if (x->segs[k].bad) {
 			snprintf(buf, sizeof buf, "the log ends in %s",
 			         seg_name(name, x->segs[tail].seq));
 			return rec__corrupt(x, &x->segs[k], buf);
 		}
 	}
-	for (size_t k = 0; k <= (L == n ? 0 : L) && k < n; k++)
-		if (x->segs[k].nbatches)
-			x->last_bseq = x->segs[k].last_bseq;
-
-	struct rseg *s = &x->segs[tail];
-	uint64_t at;
-	if (rec__valid_after(s, x->last_bseq, &at)) {
-		snprintf(buf, sizeof buf, "a valid batch follows at offset %llu",
-		         (unsigned long long)at);
-		return rec__corrupt(x, s, buf);
-	}
-	x->zero_from = s->end;
-	x->zero_to = rec__last_nonzero_end(s, s->end);
-	if (x->zero_to > x->zero_from && !s->why)
-		s->why = "stray bytes after the last batch";
 	return 0;
 }
 
@@ -502,12 +515,10 @@ static int rec__replay(struct rctx *x)
 
 /* ---- applying the verdict -------------------------------------------- */
 
-static int rec__zero_tail(struct rctx *x)
+static int rec__zero_range(struct rctx *x, size_t seg, uint64_t from, uint64_t to)
 {
 	struct store_wal *w = x->w;
-	struct rseg *s = &x->segs[x->tail];
-	if (x->zero_to <= x->zero_from)
-		return 0;
+	struct rseg *s = &x->segs[seg];
 	char name[WAL__NAME_LEN + 8];
 	seg_name(name, s->seq);
 	uint64_t last = wal__last_index(w);
@@ -515,17 +526,15 @@ static int rec__zero_tail(struct rctx *x)
 	wal__log(w, STORE_WAL_LOG_WARN,
 	         "%s/%s: torn write at the tail, offset %llu (%s): %llu bytes dropped; the log "
 	         "ends at entry %llu term %llu",
-	         w->dir, name, (unsigned long long)x->zero_from, s->why,
-	         (unsigned long long)(x->zero_to - x->zero_from), (unsigned long long)last,
-	         (unsigned long long)last_term);
+	         w->dir, name, (unsigned long long)from, s->why, (unsigned long long)(to - from),
+	         (unsigned long long)last, (unsigned long long)last_term);
 	int fd = openat(w->dirfd, name, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	static const uint8_t zeros[4096];
 	int rc = 0;
-	for (uint64_t off = x->zero_from; !rc && off < x->zero_to;) {
-		size_t len =
-		    x->zero_to - off < sizeof zeros ? (size_t)(x->zero_to - off) : sizeof zeros;
+	for (uint64_t off = from; !rc && off < to;) {
+		size_t len = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
 		ssize_t k = pwrite(fd, zeros, len, (off_t)off);
 		if (k < 0 && errno != EINTR)
 			rc = -errno;
@@ -535,6 +544,14 @@ static int rec__zero_tail(struct rctx *x)
 	if (!rc && fdatasync(fd) != 0)
 		rc = -errno;
 	close(fd);
+	return rc;
+}
+
+static int rec__zero_tail(struct rctx *x)
+{
+	int rc = 0;
+	for (size_t i = 0; !rc && i < x->nzero; i++)
+		rc = rec__zero_range(x, x->zero[i].seg, x->zero[i].from, x->zero[i].to);
 	return rc;
 }
 

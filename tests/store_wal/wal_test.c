@@ -15,28 +15,11 @@
 #include <unistd.h>
 
 #include "store/wal_internal.h"
-#include "wal_helpers.h"
-
-static char *dir;
-
-static void setup(void)
-{
-	dir = wt_mkdtemp();
-	wt_log_clear();
-}
-
-static void teardown(void)
-{
-	wt_rmtree(dir);
-}
+#include "wal_fixture.h"
 
 static struct store_wal *open_ok(struct store_wal_options *o, struct store_wal_state *st)
 {
-	struct store_wal_options def = wt_options();
-	struct store_wal *w = NULL;
-	int rc = store_wal_open(dir, o ? o : &def, &w, st);
-	cr_assert_eq(rc, 0, "open: %s\n%s", store_wal_strerror(rc), wt_log_text());
-	return w;
+	return open_in(dir, o, st);
 }
 
 static struct store_wal *reopen(struct store_wal *w, struct store_wal_state *st)
@@ -379,7 +362,11 @@ Test(wal, the_writer_notifies_after_each_durable_batch_naming_index_and_term)
 	struct store_wal_hard_state hs = {.term = 2, .vote = 1, .commit = 1};
 	cr_assert_eq(store_wal_save_hard_state(w, &hs), 0);
 	cr_assert_eq(store_wal_wait(w), 0);
+	/* wait() returns once the position is published; the callback runs
+	 * just after, on the writer thread. */
 	pthread_mutex_lock(&g.mu);
+	while (g.last.seq < 2)
+		pthread_cond_wait(&g.cond, &g.mu);
 	cr_assert_geq(g.notified, 1);
 	cr_assert_eq(g.last.index, 3);
 	cr_assert_eq(g.last.term, 2);
