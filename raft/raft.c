@@ -299,11 +299,13 @@ static bool step_term(struct raft *r, const struct raft_message *m)
 	bool vote_req = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PRE_VOTE;
 	if (m->term > r->term) {
 		if (vote_req) {
-			/* A node that just started may have heard a leader
-			 * before it stopped: it counts as hearing one for its
-			 * first election timeout, or a restart would shorten the
-			 * leader's lease (read_index.c). */
-			bool heard = r->leader != RAFT_NONE || r->ticks < r->cfg.election_ticks;
+			/* With lease reads, a node that just started may have
+			 * heard a leader before it stopped: it counts as hearing
+			 * one for its first election timeout, or a restart would
+			 * cut the leader's lease short (read_index.c). */
+			bool heard =
+			    r->leader != RAFT_NONE || (r->cfg.read_mode == RAFT_READ_LEASE &&
+			                               r->ticks < r->cfg.election_ticks);
 			bool in_lease = r->cfg.check_quorum && heard &&
 			                r->election_elapsed < r->cfg.election_ticks;
 			if (in_lease && !m->transfer)

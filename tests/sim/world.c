@@ -713,7 +713,11 @@ static void chaos(struct world *w)
 {
 	unsigned roll = (unsigned)(sim_rand(w) % 100);
 	if (roll < 16) {
-		int i = random_alive(w);
+		/* Half the crashes hit the leader: leadership churn is where
+		 * the commitment rules matter. */
+		int i = sim_rand(w) % 2 ? find_leader(w) : random_alive(w);
+		if (i < 0)
+			i = random_alive(w);
 		if (i >= 0) {
 			sim_trace(w, TR_CRASH, i, 0, 0, 0, 0, 0);
 			host_crash(w, i);
@@ -811,11 +815,13 @@ static void setup(struct world *w)
 		c->check_quorum = sim_rand(w) % 8 != 0;
 		if (c->check_quorum && sim_rand(w) % 6 == 0)
 			c->read_mode = RAFT_READ_LEASE;
-		static const uint64_t msg_bytes[] = {0, 200, 4096, 1 << 20};
+		/* 1 byte: one entry per append, so acknowledgements arrive
+		 * entry by entry (the Figure 8 and commit-prefix hazards). */
+		static const uint64_t msg_bytes[] = {0, 1, 200, 4096, 1 << 20};
 		static const unsigned infl[] = {1, 2, 4, 256};
 		static const uint64_t infl_bytes[] = {0, 600, 1 << 20, 0};
 		static const uint64_t uncommitted[] = {0, 2000, 65536, 1 << 20};
-		c->max_msg_bytes = msg_bytes[sim_rand(w) % 4];
+		c->max_msg_bytes = msg_bytes[sim_rand(w) % 5];
 		c->max_inflight_msgs = infl[sim_rand(w) % 4];
 		c->max_inflight_bytes = infl_bytes[sim_rand(w) % 4];
 		c->max_uncommitted_bytes = uncommitted[sim_rand(w) % 4];
