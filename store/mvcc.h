@@ -364,7 +364,8 @@ struct store_mvcc_options {
  * which are removed) make open fail with STORE_MVCC_EFOREIGN, a damaged
  * data file with STORE_MVCC_EDAMAGED, a newer format with
  * STORE_MVCC_EVERSION. Nothing is modified in these cases; the log line
- * says why.
+ * says why. (One repair is made: a fresh, never-written data-1.mdb without
+ * CURRENT is what a crash during creation leaves, and is completed.)
  *
  * The lessor starts as not primary (every lease's expiry is "forever", as
  * on an etcd follower); the leader calls store_mvcc_lease_promote().
@@ -883,8 +884,8 @@ int store_mvcc_defrag(struct store_mvcc *s);
  * next generation (renamed if on the same file system, else copied) and
  * switched in atomically, as defrag. The lessor reloads its leases and is
  * left not primary. The snapshot's applied index replaces the store's.
- * On failure the store is unchanged. The file at path is consumed on
- * success.
+ * The file at path is consumed on success; on failure the store is
+ * unchanged and the file is left at path.
  */
 int store_mvcc_install(struct store_mvcc *s, const char *path);
 

@@ -214,10 +214,10 @@ int store_mvcc_install(struct store_mvcc *s, const char *path)
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s/data-%" PRIu64 ".mdb.tmp", s->dir, s->cur->gen + 1);
 	unlink(tmp);
+	bool copied = false;
 	if (rename(path, tmp)) {
 		rc = errno == EXDEV ? snap__copy_file(path, tmp) : -errno;
-		if (!rc)
-			unlink(path);
+		copied = true;
 	} else {
 		int fd = open(tmp, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || fsync(fd))
@@ -225,8 +225,16 @@ int store_mvcc_install(struct store_mvcc *s, const char *path)
 		if (fd >= 0)
 			close(fd);
 	}
-	if (!rc)
+	if (!rc) {
 		rc = mvcc__switch_generation(s, tmp);
+		/* On failure the candidate is back at tmp: give it back. */
+		if (rc && copied)
+			unlink(tmp);
+		else if (rc)
+			rename(tmp, path);
+		else if (copied)
+			unlink(path);
+	}
 	if (!rc) {
 		MDB_txn *txn;
 		struct mvcc_env *e = mvcc__env_ref(s);

@@ -250,7 +250,7 @@ static bool mvcc__is_leftover(const char *name)
 
 /* Checks that the directory holds only a cairn store's files. Sets *has_current
  * and *has_data. */
-static int mvcc__scan_dir(struct store_mvcc *s, bool *has_current, bool *has_data)
+static int mvcc__scan_dir(struct store_mvcc *s, bool *has_current, int *n_data, bool *has_gen1)
 {
 	int fd = dup(s->dir_fd);
 	if (fd < 0)
@@ -261,7 +261,8 @@ static int mvcc__scan_dir(struct store_mvcc *s, bool *has_current, bool *has_dat
 		return -errno;
 	}
 	rewinddir(d);
-	*has_current = *has_data = false;
+	*has_current = *has_gen1 = false;
+	*n_data = 0;
 	int rc = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
@@ -275,8 +276,10 @@ static int mvcc__scan_dir(struct store_mvcc *s, bool *has_current, bool *has_dat
 		} else if (!strcmp(n, "LOCK") || mvcc__is_leftover(n)) {
 			continue;
 		} else if (mvcc__parse_data_name(n, &gen, &kind)) {
-			if (kind == 0)
-				*has_data = true;
+			if (kind == 0) {
+				(*n_data)++;
+				*has_gen1 |= gen == 1;
+			}
 		} else {
 			mvcc__log(
 			    s, STORE_MVCC_LOG_ERROR,
@@ -565,6 +568,18 @@ static void mvcc__publish_state(struct store_mvcc *s, MDB_txn *txn, struct mvcc_
 	}
 }
 
+/* A failed switch leaves the candidate where the caller had it. */
+static void mvcc__undo_switch(const char *path, const char *new_file)
+{
+	char lock[4200];
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	unlink(lock);
+	if (strcmp(new_file, path))
+		rename(path, new_file);
+	else
+		unlink(path);
+}
+
 int mvcc__switch_generation(struct store_mvcc *s, const char *new_file)
 {
 	uint64_t gen = s->cur->gen + 1;
@@ -582,7 +597,7 @@ int mvcc__switch_generation(struct store_mvcc *s, const char *new_file)
 	if (!rc)
 		rc = mvcc__env_open(s, path, 0, &e);
 	if (rc) {
-		unlink(path);
+		mvcc__undo_switch(path, new_file);
 		return rc;
 	}
 	e->gen = gen;
@@ -599,7 +614,8 @@ int mvcc__switch_generation(struct store_mvcc *s, const char *new_file)
 	if (!rc)
 		rc = mvcc__write_current(s, gen);
 	if (rc) {
-		mvcc__env_destroy(e, true);
+		mvcc__env_destroy(e, false);
+		mvcc__undo_switch(path, new_file);
 		return rc;
 	}
 	pthread_mutex_lock(&s->gen_mu);
@@ -708,6 +724,33 @@ int mvcc__store_alloc(const struct store_mvcc_options *opts, struct store_mvcc *
 	return 0;
 }
 
+/* data-1.mdb without CURRENT: creation was interrupted between the rename
+ * and CURRENT. Adopted only if it is a cairn store that never applied
+ * anything; anything else without CURRENT is refused. */
+static int mvcc__adopt_fresh(struct store_mvcc *s)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/data-1.mdb", s->dir);
+	struct mvcc_env *e;
+	int rc = mvcc__env_open(s, path, 0, &e);
+	struct mvcc_meta_state st = {0};
+	MDB_txn *txn;
+	if (!rc) {
+		rc = mvcc__lmdb_err(mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn));
+		if (!rc) {
+			rc = mvcc__state_load(txn, e, &st);
+			mdb_txn_abort(txn);
+		}
+		mvcc__env_destroy(e, false);
+	}
+	if (rc || st.rev != 1 || st.applied_index != 0) {
+		mvcc__log(s, STORE_MVCC_LOG_ERROR, "%s: data files but no CURRENT file", s->dir);
+		return STORE_MVCC_EDAMAGED;
+	}
+	mvcc__log(s, STORE_MVCC_LOG_INFO, "%s: completing an interrupted creation", s->dir);
+	return mvcc__write_current(s, 1);
+}
+
 int store_mvcc_open(const char *dir, const struct store_mvcc_options *opts, struct store_mvcc **out)
 {
 	struct store_mvcc *s;
@@ -730,11 +773,12 @@ int store_mvcc_open(const char *dir, const struct store_mvcc_options *opts, stru
 		mvcc__log(s, STORE_MVCC_LOG_ERROR, "%s: %s", dir, strerror(errno));
 		goto err;
 	}
-	bool has_current = false, has_data = false;
-	rc = mvcc__scan_dir(s, &has_current, &has_data);
+	bool has_current = false, has_gen1 = false;
+	int n_data = 0;
+	rc = mvcc__scan_dir(s, &has_current, &n_data, &has_gen1);
 	if (rc)
 		goto err;
-	if (!has_current && has_data) {
+	if (!has_current && n_data && !(n_data == 1 && has_gen1)) {
 		mvcc__log(s, STORE_MVCC_LOG_ERROR, "%s: data files but no CURRENT file", dir);
 		rc = STORE_MVCC_EDAMAGED;
 		goto err;
@@ -749,11 +793,12 @@ int store_mvcc_open(const char *dir, const struct store_mvcc_options *opts, stru
 		mvcc__log(s, STORE_MVCC_LOG_ERROR, "%s: locked by another process", dir);
 		goto err;
 	}
-	if (!has_current) {
+	if (!has_current && n_data)
+		rc = mvcc__adopt_fresh(s);
+	else if (!has_current)
 		rc = mvcc__create_fresh(s);
-		if (rc)
-			goto err;
-	}
+	if (rc)
+		goto err;
 	uint64_t gen = 0;
 	rc = mvcc__read_current(s, &gen);
 	if (rc)

@@ -583,6 +583,29 @@ Test(maint, damaged_and_foreign_data_files_are_refused)
 	s = th_open(dir);
 }
 
+Test(maint, an_interrupted_creation_is_completed_but_nothing_else)
+{
+	char cur[4096];
+	snprintf(cur, sizeof(cur), "%s/CURRENT", dir);
+	/* A crash between the data file's rename and CURRENT. */
+	store_mvcc_close(s);
+	cr_assert_eq(unlink(cur), 0);
+	s = th_open(dir);
+	cr_assert(s, "a fresh store without CURRENT is adopted");
+	cr_assert_eq(th_rev(s), 1);
+	/* A store that applied something is not guessed back. */
+	struct store_mvcc_batch *b;
+	cr_assert_eq(store_mvcc_batch_begin(s, 0, NULL, &b), 0);
+	cr_assert_eq(store_mvcc_batch_entry(b, 1, 1), 0);
+	cr_assert_eq(store_mvcc_batch_commit(b, NULL), 0);
+	store_mvcc_close(s);
+	cr_assert_eq(unlink(cur), 0);
+	struct store_mvcc *x = NULL;
+	cr_assert_eq(store_mvcc_open(dir, NULL, &x), STORE_MVCC_EDAMAGED);
+	th_rmrf(dir);
+	s = th_open(dir);
+}
+
 Test(maint, a_newer_format_version_is_refused)
 {
 	store_mvcc_close(s);
