@@ -364,9 +364,15 @@ void raft_config_init(struct raft_config *cfg, uint64_t id);
  * (log_index, log_term), so entries[0] has index log_index + 1;
  * log_index <= snapshot.index <= log_index + n_entries; applied >= snapshot.index.
  *
- * Bootstrapping a new cluster: every initial member starts with conf = the
- * initial voters and nothing else. A node joining an existing cluster starts
- * with an empty conf and learns it from the leader (entries or snapshot).
+ * Bootstrapping a new cluster, as etcd does: every initial member's log
+ * starts with one RAFT_CONF_ADD_VOTER entry per initial member (same order,
+ * same payloads everywhere) at term 1, indexes 1..n; hard_state = {term 1,
+ * commit n}; conf empty; applied 0. The core hands those entries out for
+ * applying like any others. A node joining later starts with everything
+ * empty and rebuilds the configuration from the log or from a snapshot.
+ * (Passing the initial voters in conf instead, with an empty log, also
+ * works, but then a joining node must be brought up by snapshot: replaying
+ * the log from index 1 would start from an empty configuration.)
  */
 struct raft_boot {
 	struct raft_hard_state hard_state;

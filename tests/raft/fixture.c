@@ -869,10 +869,13 @@ static int exec_args(struct fx *f, struct args *a)
 		return cmd_conf(f, a);
 	if (!strcmp(c, "read")) {
 		if (!(n = need(f, a, 1)) || a->n < 3)
-			return fail(f, "read ID CTX");
-		int rc = raft_read_index(n->r, strtoull(a->v[2], NULL, 10));
-		if (rc)
-			out(f, "read %s: %s\n", a->v[2], raft_strerror(rc));
+			return fail(f, "read ID CTX...");
+		/* Several contexts are queued before the next Ready. */
+		for (int i = 2; i < a->n; i++) {
+			int rc = raft_read_index(n->r, strtoull(a->v[i], NULL, 10));
+			if (rc)
+				out(f, "read %s: %s\n", a->v[i], raft_strerror(rc));
+		}
 		process(f, n);
 		return 0;
 	}
@@ -952,6 +955,18 @@ static int exec_args(struct fx *f, struct args *a)
 		if (boot(f, n))
 			return -1;
 		process(f, n);
+		return 0;
+	}
+	if (!strcmp(c, "set-log")) {
+		v = a->n > 2 ? strtoull(a->v[1], NULL, 10) : 0;
+		n = node(f, v);
+		if (!n || n->alive)
+			return fail(f, "set-log: node %llu is not down", v);
+		flog_free(&n->disk);
+		for (int i = 3; i < a->n; i++)
+			flog_append(&n->disk, strtoull(a->v[i], NULL, 10), RAFT_ENTRY_NORMAL, "");
+		memset(&n->hs, 0, sizeof n->hs);
+		n->hs.term = strtoull(a->v[2], NULL, 10);
 		return 0;
 	}
 	if (!strcmp(c, "status")) {

@@ -21,7 +21,7 @@
  *   campaign ID                 raft_campaign
  *   propose ID DATA             raft_propose; prints the index or the error
  *   conf ID add-voter|add-learner|promote|remove|update NODE
- *   read ID CTX                 raft_read_index
+ *   read ID CTX...              raft_read_index (all before one Ready)
  *   transfer ID TARGET          raft_transfer_leadership
  *   snapshot ID                 snapshot at the applied index (available)
  *   compact ID INDEX            raft_compact (host log too)
@@ -31,6 +31,8 @@
  *   isolate ID / heal           messages to or from ID are dropped
  *   hold-disk ID / release-disk ID [N]   queue / complete N writes (all)
  *   crash ID / restart ID       lose volatile state / boot from disk
+ *   set-log ID TERM T1 T2 ...   (node down) its disk log becomes entries of
+ *                               terms T1, T2, ... and its term TERM
  *   status [ID]                 role, term, leader, commit, applied, log
  *   log ID                      the host's log: index/term per entry
  *   applied ID                  what the state machine applied
