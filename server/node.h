@@ -69,6 +69,8 @@ enum {
 	NODE_EINVALID_URLS = -4313,   /* InvalidArgument "etcdserver: given member URLs are
 	                                 invalid" */
 	NODE_ECANCELED = -4314,       /* Canceled "etcdserver: request cancelled" */
+	NODE_ENOT_ENOUGH_STARTED = -4315, /* Unknown "etcdserver: re-configuration failed due
+	                                     to not enough started members" (strict reconfig) */
 };
 
 /* etcd's message for err (NODE_E*, STORE_MVCC_E*, negated errno). */
