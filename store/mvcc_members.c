@@ -106,9 +106,10 @@ static bool member__urls_taken(Etcdserverpb__Member **ms, size_t n, uint64_t exc
 	return false;
 }
 
-/* Common prologue: loads the members, and fails for a removed ID. */
+/* Common prologue: loads the members, and fails for a removed ID. With
+ * target, also finds member id (EMEMBER_NOT_FOUND if absent). */
 static int member__prepare(struct store_mvcc_batch *b, uint64_t id, Etcdserverpb__Member ***ms,
-                           size_t *n)
+                           size_t *n, Etcdserverpb__Member **target)
 {
 	int rc = members__begin(b);
 	if (rc)
@@ -121,14 +122,18 @@ static int member__prepare(struct store_mvcc_batch *b, uint64_t id, Etcdserverpb
 	if (rc)
 		return STORE_MVCC_EMEMBER_NOT_FOUND; /* etcd's ErrIDRemoved */
 	rc = members__load(&b->v, &b->scratch, ms, n);
-	return rc ? mvcc__fail(b, rc) : 0;
+	if (rc)
+		return mvcc__fail(b, rc);
+	if (target && !(*target = member__find(*ms, *n, id)))
+		return STORE_MVCC_EMEMBER_NOT_FOUND;
+	return 0;
 }
 
 int store_mvcc_member_add(struct store_mvcc_batch *b, const Etcdserverpb__Member *m)
 {
 	Etcdserverpb__Member **ms;
 	size_t n;
-	int rc = member__prepare(b, m->id, &ms, &n);
+	int rc = member__prepare(b, m->id, &ms, &n, NULL);
 	if (rc)
 		return rc;
 	if (member__find(ms, n, m->id))
@@ -147,13 +152,11 @@ int store_mvcc_member_add(struct store_mvcc_batch *b, const Etcdserverpb__Member
 
 int store_mvcc_member_remove(struct store_mvcc_batch *b, uint64_t id)
 {
-	Etcdserverpb__Member **ms;
+	Etcdserverpb__Member **ms, *m;
 	size_t n;
-	int rc = member__prepare(b, id, &ms, &n);
+	int rc = member__prepare(b, id, &ms, &n, &m);
 	if (rc)
 		return rc;
-	if (!member__find(ms, n, id))
-		return STORE_MVCC_EMEMBER_NOT_FOUND;
 	uint8_t kb[8];
 	mvcc__put_be64(kb, id);
 	MDB_val k = {8, kb}, d = {0, NULL};
@@ -166,14 +169,11 @@ int store_mvcc_member_remove(struct store_mvcc_batch *b, uint64_t id)
 int store_mvcc_member_update(struct store_mvcc_batch *b, uint64_t id, char *const *peer_urls,
                              size_t n_peer_urls)
 {
-	Etcdserverpb__Member **ms;
+	Etcdserverpb__Member **ms, *m;
 	size_t n;
-	int rc = member__prepare(b, id, &ms, &n);
+	int rc = member__prepare(b, id, &ms, &n, &m);
 	if (rc)
 		return rc;
-	Etcdserverpb__Member *m = member__find(ms, n, id);
-	if (!m)
-		return STORE_MVCC_EMEMBER_NOT_FOUND;
 	if (member__urls_taken(ms, n, id, peer_urls, n_peer_urls))
 		return STORE_MVCC_EPEER_URL_EXISTS;
 	m->peerurls = (char **)peer_urls;
@@ -183,14 +183,11 @@ int store_mvcc_member_update(struct store_mvcc_batch *b, uint64_t id, char *cons
 
 int store_mvcc_member_promote(struct store_mvcc_batch *b, uint64_t id)
 {
-	Etcdserverpb__Member **ms;
+	Etcdserverpb__Member **ms, *m;
 	size_t n;
-	int rc = member__prepare(b, id, &ms, &n);
+	int rc = member__prepare(b, id, &ms, &n, &m);
 	if (rc)
 		return rc;
-	Etcdserverpb__Member *m = member__find(ms, n, id);
-	if (!m)
-		return STORE_MVCC_EMEMBER_NOT_FOUND;
 	if (!m->islearner)
 		return STORE_MVCC_EMEMBER_NOT_LEARNER;
 	m->islearner = false;
@@ -200,14 +197,11 @@ int store_mvcc_member_promote(struct store_mvcc_batch *b, uint64_t id)
 int store_mvcc_member_set_attributes(struct store_mvcc_batch *b, uint64_t id, const char *name,
                                      char *const *client_urls, size_t n_client_urls)
 {
-	Etcdserverpb__Member **ms;
+	Etcdserverpb__Member **ms, *m;
 	size_t n;
-	int rc = member__prepare(b, id, &ms, &n);
+	int rc = member__prepare(b, id, &ms, &n, &m);
 	if (rc)
 		return rc;
-	Etcdserverpb__Member *m = member__find(ms, n, id);
-	if (!m)
-		return STORE_MVCC_EMEMBER_NOT_FOUND;
 	m->name = (char *)(name ? name : "");
 	m->clienturls = (char **)client_urls;
 	m->n_clienturls = n_client_urls;

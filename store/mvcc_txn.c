@@ -499,29 +499,6 @@ static int txn__put(struct store_mvcc_batch *b, const Etcdserverpb__PutRequest *
 	return 0;
 }
 
-struct txn_kvs {
-	struct mvcc_view *v;
-	struct store_mvcc_arena *a;
-	Mvccpb__KeyValue **kvs;
-	size_t n, cap;
-};
-
-static int txn__collect_kv(void *arg, const struct mvcc_kent *k, const struct mvcc_irec *at)
-{
-	struct txn_kvs *c = arg;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		Mvccpb__KeyValue **kvs = store_mvcc_arena_alloc(c->a, cap * sizeof(*kvs));
-		if (!kvs)
-			return -ENOMEM;
-		if (c->n)
-			memcpy(kvs, c->kvs, c->n * sizeof(*kvs));
-		c->kvs = kvs;
-		c->cap = cap;
-	}
-	return mvcc__make_kv(c->v, c->a, k->key, k->key_len, at, true, &c->kvs[c->n++]);
-}
-
 /* applierV3backend.DeleteRange with a txn. */
 static int txn__delete(struct store_mvcc_batch *b, const Etcdserverpb__DeleteRangeRequest *d,
                        struct store_mvcc_arena *a, Etcdserverpb__DeleteRangeResponse **out)
@@ -534,12 +511,16 @@ static int txn__delete(struct store_mvcc_batch *b, const Etcdserverpb__DeleteRan
 	mvcc__krange(&kr, d->key.data, d->key.len, d->range_end.data, d->range_end.len);
 	int rc;
 	if (d->prev_kv) {
-		struct txn_kvs c = {.v = &b->v, .a = a};
-		rc = mvcc__visit(&b->v, &kr, mvcc__req_rev(b), txn__collect_kv, &c);
+		/* etcd: txn.Range(key, end, RangeOptions{}) before deleting. */
+		Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+		Etcdserverpb__RangeResponse *rr;
+		rq.key = d->key;
+		rq.range_end = d->range_end;
+		rc = mvcc__range(&b->v, mvcc__req_rev(b), &rq, a, &rr);
 		if (rc)
 			return mvcc__fail(b, rc);
-		resp->prev_kvs = c.kvs;
-		resp->n_prev_kvs = c.n;
+		resp->prev_kvs = rr->kvs;
+		resp->n_prev_kvs = rr->n_kvs;
 	}
 	int64_t deleted = 0;
 	rc = mvcc__w_delete_range(b, &kr, &deleted);

@@ -498,20 +498,25 @@ static int mvcc__del_collect(void *arg, const struct mvcc_kent *k, const struct 
 	return 0;
 }
 
+static int mvcc__del_apply(struct mvcc_del_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		int rc = mvcc__w_delete_one(l->b, &l->items[i].skey, l->items[i].key,
+		                            l->items[i].key_len, &l->items[i].cur);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int mvcc__w_delete_range(struct store_mvcc_batch *b, const struct mvcc_krange *kr, int64_t *deleted)
 {
 	struct mvcc_del_list l = {.b = b};
 	int rc = mvcc__visit(&b->v, kr, mvcc__req_rev(b), mvcc__del_collect, &l);
 	if (rc)
 		return mvcc__fail(b, rc);
-	for (size_t i = 0; i < l.n; i++) {
-		rc = mvcc__w_delete_one(b, &l.items[i].skey, l.items[i].key, l.items[i].key_len,
-		                        &l.items[i].cur);
-		if (rc)
-			return rc;
-	}
 	*deleted = (int64_t)l.n;
-	return 0;
+	return mvcc__del_apply(&l);
 }
 
 static int mvcc__del_item_cmp(const void *x, const void *y)
@@ -558,11 +563,5 @@ int mvcc__w_delete_lease_keys(struct store_mvcc_batch *b, int64_t lease)
 		return mvcc__fail(b, mvcc__lmdb_err(rc));
 	if (l.n > 1)
 		qsort(l.items, l.n, sizeof(*l.items), mvcc__del_item_cmp);
-	for (size_t i = 0; i < l.n; i++) {
-		rc = mvcc__w_delete_one(b, &l.items[i].skey, l.items[i].key, l.items[i].key_len,
-		                        &l.items[i].cur);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return mvcc__del_apply(&l);
 }

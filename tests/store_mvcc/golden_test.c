@@ -22,18 +22,12 @@ static struct store_mvcc *s;
 
 static void setup(void)
 {
-	dir = th_tmpdir("golden");
-	s = th_open(dir);
-	cr_assert(s);
-	th_reset();
+	s = th_fixture_open("golden", &dir);
 }
 
 static void teardown(void)
 {
-	store_mvcc_close(s);
-	*strrchr(dir, '/') = 0;
-	th_rmrf(dir);
-	free(dir);
+	th_fixture_close(s, dir);
 }
 
 TestSuite(golden, .init = setup, .fini = teardown);

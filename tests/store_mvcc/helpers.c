@@ -82,6 +82,24 @@ struct store_mvcc *th_open(const char *dir)
 	return th_open_opts(dir, NULL);
 }
 
+struct store_mvcc *th_fixture_open(const char *tag, char **dir)
+{
+	*dir = th_tmpdir(tag);
+	struct store_mvcc *s = th_open(*dir);
+	if (!s)
+		abort();
+	th_reset();
+	return s;
+}
+
+void th_fixture_close(struct store_mvcc *s, char *dir)
+{
+	store_mvcc_close(s);
+	*strrchr(dir, '/') = 0;
+	th_rmrf(dir);
+	free(dir);
+}
+
 void th_reset(void)
 {
 	store_mvcc_arena_reset(&th_arena);

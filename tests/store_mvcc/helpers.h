@@ -23,6 +23,11 @@ void th_rmrf(const char *path);
 struct store_mvcc *th_open(const char *dir);
 struct store_mvcc *th_open_opts(const char *dir, const struct store_mvcc_options *o);
 
+/* A fresh store in a fresh temporary directory (aborts on failure), and
+ * its removal: the fixture of every test suite. */
+struct store_mvcc *th_fixture_open(const char *tag, char **dir);
+void th_fixture_close(struct store_mvcc *s, char *dir);
+
 /* The test arena: requests and responses. */
 extern struct store_mvcc_arena th_arena;
 void th_reset(void);
