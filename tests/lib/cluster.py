@@ -208,9 +208,10 @@ class Cluster:
             st = self.status(m)
             if st is None:
                 return None
-            ids.add(st["leader"])
+            # A member without a leader omits the field (proto3 zero).
+            ids.add(st.get("leader", 0))
             by_id[st["header"]["member_id"]] = m
-        if len(ids) != 1:
+        if len(ids) != 1 or 0 in ids:
             return None
         lid = ids.pop()
         return by_id.get(lid)
