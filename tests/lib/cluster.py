@@ -12,10 +12,20 @@ restart and inspect.
 
 Environment: CAIRN_BUILD_DIR (set by CTest) locates cairnd; CAIRN_KEEP_DATA=1
 keeps the work directory for post-mortems.
+
+Partitions without root (cairn only): start the cluster with
+fault_injection=True (it passes --experimental-fault-injection), then
+
+    c.partition([leader], others)   # each side drops the other's peer traffic
+    c.heal()
+
+which drive each member's test hook, GET /cairn/fault?drop=<hex ids>&delay_ms=N
+and GET /cairn/fault?clear=1 on its client port (server/node_http.c).
 """
 
 import json
 import os
+import urllib.request
 import shutil
 import signal
 import socket
@@ -135,8 +145,11 @@ class Member:
 
 class Cluster:
     def __init__(self, kind, size=3, workdir=None, heartbeat_ms=100, election_ms=1000,
-                 extra_flags=(), token=None):
+                 extra_flags=(), token=None, fault_injection=False):
         assert kind in ("cairn", "etcd")
+        if fault_injection:
+            assert kind == "cairn", "the fault hook is cairn's"
+            extra_flags = list(extra_flags) + ["--experimental-fault-injection"]
         self.kind = kind
         self.binary = cairnd_path() if kind == "cairn" else ETCD
         self.own_workdir = workdir is None
@@ -237,3 +250,61 @@ class Cluster:
                 return m
             time.sleep(0.1)
         raise RuntimeError("no leader after %ds" % timeout)
+
+    # ---- helpers for the integration tier (cairn and etcd alike unless noted)
+
+    def member_id(self, member):
+        """The member's ID (int) from its own Status header."""
+        st = self.status(member)
+        return st["header"]["member_id"] if st else None
+
+    def hashkv(self, member, rev=0):
+        """(hash, compact_revision) of Maintenance/HashKV on one member."""
+        args = ["endpoint", "hashkv", "-w", "json"]
+        if rev:
+            args += ["--rev", str(rev)]
+        r = self.etcdctl(*args, endpoints=member.endpoint, timeout=10)
+        h = json.loads(r.stdout)[0]["HashKV"]
+        return h.get("hash", 0), h.get("compact_revision", 0)
+
+    def add_member(self, name, learner=False):
+        """Registers a new member (etcdctl member add) and returns a Member
+        object for it, to start with state "existing"."""
+        port_c, port_p = free_ports(2)
+        m = Member(self, name, port_c, port_p)
+        args = ["member", "add", name, "--peer-urls", m.peer_url]
+        if learner:
+            args.append("--learner")
+        self.etcdctl(*args, endpoints=self.endpoints([x for x in self.members if x.running()]))
+        self.members.append(m)
+        return m
+
+    def fault(self, member, query):
+        """cairn's fault hook on one member (needs fault_injection=True)."""
+        url = "http://127.0.0.1:%d/cairn/fault?%s" % (member.client_port, query)
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.loads(r.read().decode())
+
+    def partition(self, *groups):
+        """Cuts peer traffic between the groups of members (lists): each
+        member drops everything to and from members of other groups."""
+        ids = {m.name: self.member_id(m) for g in groups for m in g}
+        for g in groups:
+            others = [ids[m.name] for h in groups if h is not g for m in h]
+            for m in g:
+                self.fault(m, "drop=" + ",".join("%x" % i for i in others))
+
+    def heal(self):
+        for m in self.members:
+            if m.running():
+                self.fault(m, "clear=1")
+
+    def metric(self, member, name):
+        """A metric's value from /metrics on the client port (cairn and
+        etcd both serve it there), or None."""
+        url = "http://127.0.0.1:%d/metrics" % member.client_port
+        with urllib.request.urlopen(url, timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " ") or line.startswith(name + "{"):
+                    return float(line.rsplit(" ", 1)[1])
+        return None
