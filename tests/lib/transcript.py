@@ -30,7 +30,10 @@ class Normalizer:
         self.names[format(cid, "x")] = "<cluster>"
 
     def _id(self, hexid, kind="id"):
-        hexid = hexid.lower()
+        # One ID shows up as %016x (lease IDs in simple output), %x and in
+        # decimal (JSON): compare them without leading zeros, or an ID
+        # below 2^60 would get two names.
+        hexid = hexid.lower().lstrip("0") or "0"
         if hexid not in self.names:
             n = self.counters.get(kind, 0) + 1
             self.counters[kind] = n
