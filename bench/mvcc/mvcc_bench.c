@@ -16,12 +16,15 @@
  *      of each and the ratio mvcc / raw (target >= 40%).
  *   2. Update: N/4 overwrites of random existing keys, same alternation
  *      (raw overwrites in place; the store appends history).
- *   3. Memory and disk: VmRSS, RssAnon (heap), RssFile (mapped pages) of
- *      this process after closing the raw environment, the store's data
- *      file size and allocated blocks, the store's db_size.
- *   4. Reads, one thread, a read context per operation: point ranges (one
- *      random key) and 100-key ranges ([k/xxxxx00, k/xxxxx00 + 100) hold
- *      exactly 100 keys) per second.
+ *   3. Memory and disk: VmRSS, RssAnon (the heap), and the resident pages
+ *      of each memory map (/proc/self/smaps); the store's data file size
+ *      and allocated blocks, its db_size, and the raw file's size.
+ *   4. Reads, one thread, alternating 50 ms slices against raw LMDB:
+ *        point    raw: a read transaction (reset/renew) and mdb_get();
+ *                 mvcc: a read context and a Range of one random key;
+ *        100-key  raw: a cursor over 100 consecutive keys; mvcc: a Range
+ *                 of [k/xxxxx00, k/xxxxx00 + 100), exactly 100 keys with
+ *                 values, count and header, as etcd answers.
  *
  *   mvcc_bench [--dir DIR] [--keys N] [--batch B] [--seconds S]
  *              [--sync data|full|none]
@@ -92,8 +95,8 @@ static void raw_open(struct raw *r, const char *path, unsigned sync_flags, size_
 	    (rc = mdb_env_open(r->env, path, MDB_NOSUBDIR | MDB_NOTLS | sync_flags, 0600)))
 		die("raw open", rc);
 	MDB_txn *txn;
-	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) || (rc = mdb_dbi_open(txn, NULL, 0, &r->dbi)) ||
-	    (rc = mdb_txn_commit(txn)))
+	if ((rc = mdb_txn_begin(r->env, NULL, 0, &txn)) ||
+	    (rc = mdb_dbi_open(txn, NULL, 0, &r->dbi)) || (rc = mdb_txn_commit(txn)))
 		die("raw dbi", rc);
 }
 
@@ -157,6 +160,83 @@ static long status_kb(const char *field)
 	return v;
 }
 
+/* Resident KiB of the mappings of one file (/proc/self/smaps). */
+static long map_rss_kb(const char *path)
+{
+	char real[4096];
+	if (!realpath(path, real))
+		return -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[4352];
+	long kb = 0;
+	bool in = false;
+	while (f && fgets(line, sizeof(line), f)) {
+		char *sp = strchr(line, ' ');
+		char *dash = strchr(line, '-');
+		if (dash && sp && dash < sp) {
+			/* A mapping's header: "start-end perms offset dev inode path". */
+			char *nl = strchr(line, '\n');
+			if (nl)
+				*nl = 0;
+			size_t n = strlen(line), m = strlen(real);
+			in = n >= m && !strcmp(line + n - m, real);
+		} else if (in && !strncmp(line, "Rss:", 4)) {
+			kb += atol(line + 4);
+		}
+	}
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* One read: who 0 is raw LMDB (mdb_get, or a cursor over width keys), who 1
+ * the store (a read context and a Range of width keys). */
+static void read_op(int who, int width, struct store_mvcc *s, struct store_mvcc_arena *arena,
+                    struct raw *raw, MDB_txn *rtxn, MDB_cursor *rcur, const char (*keys)[16],
+                    size_t n_keys)
+{
+	size_t k = xorshift() % n_keys;
+	if (width > 1) {
+		k = k / 100 * 100;
+		if (k + 100 > n_keys)
+			k = n_keys - 100;
+	}
+	int rc;
+	if (who == 0) {
+		if ((rc = mdb_txn_renew(rtxn)) || (rc = mdb_cursor_renew(rtxn, rcur)))
+			die("renew", rc);
+		MDB_val key = {strlen(keys[k]), (void *)keys[k]}, v;
+		if (width == 1) {
+			rc = mdb_get(rtxn, raw->dbi, &key, &v);
+		} else {
+			rc = mdb_cursor_get(rcur, &key, &v, MDB_SET_RANGE);
+			for (int i = 1; i < width && !rc; i++)
+				rc = mdb_cursor_get(rcur, &key, &v, MDB_NEXT);
+		}
+		if (rc)
+			die("raw read", rc);
+		mdb_txn_reset(rtxn);
+		return;
+	}
+	Etcdserverpb__RangeRequest r = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	char end[16];
+	if (width > 1) {
+		snprintf(end, sizeof(end), "k/%07zu", k + 100);
+		r.range_end.data = (uint8_t *)end;
+		r.range_end.len = strlen(end);
+	}
+	r.key.data = (uint8_t *)keys[k];
+	r.key.len = strlen(keys[k]);
+	struct store_mvcc_read *rd;
+	Etcdserverpb__RangeResponse *resp;
+	if ((rc = store_mvcc_read_begin(s, &rd)) || (rc = store_mvcc_range(rd, &r, arena, &resp)))
+		die("range", rc);
+	if (resp->n_kvs != (size_t)width)
+		die("range size", -EIO);
+	store_mvcc_read_end(rd);
+	store_mvcc_arena_reset(arena);
+}
+
 int main(int argc, char **argv)
 {
 	const char *base = ".";
@@ -178,9 +258,10 @@ int main(int argc, char **argv)
 			            : !strcmp(m, "none") ? STORE_MVCC_SYNC_NONE
 			                                 : STORE_MVCC_SYNC_DATA;
 		} else {
-			fprintf(stderr,
-			        "usage: mvcc_bench [--dir DIR] [--keys N] [--batch B] [--seconds S] "
-			        "[--sync data|full|none]\n");
+			fprintf(
+			    stderr,
+			    "usage: mvcc_bench [--dir DIR] [--keys N] [--batch B] [--seconds S] "
+			    "[--sync data|full|none]\n");
 			return 2;
 		}
 	}
@@ -266,8 +347,6 @@ int main(int argc, char **argv)
 	       (double)n_upd / t_raw, (double)n_upd / t_mvcc, 100.0 * t_raw / t_mvcc);
 	struct stat rst;
 	stat(raw_path, &rst);
-	mdb_env_close(raw.env);
-	rm_rf(raw_dir);
 
 	/* 3. Memory and disk. */
 	store_mvcc_arena_reset(&arena);
@@ -277,55 +356,53 @@ int main(int argc, char **argv)
 	snprintf(data_path, sizeof(data_path), "%s/data-%" PRIu64 ".mdb", mvcc_dir, st.generation);
 	struct stat dst;
 	stat(data_path, &dst);
-	printf("memory  VmRSS %ld KiB (RssAnon %ld KiB heap, RssFile %ld KiB mapped pages); the "
-	       "benchmark's own key arrays are %zu KiB of the heap\n",
-	       status_kb("VmRSS"), status_kb("RssAnon"), status_kb("RssFile"),
-	       (n_keys * (sizeof(*keys) + sizeof(*order)) + n_upd * sizeof(*upd)) / 1024);
-	printf("disk    store file %.1f MiB (%.1f MiB allocated), db_size %.1f MiB, revision %" PRId64
-	       "; raw LMDB file %.1f MiB\n",
-	       (double)dst.st_size / 1048576.0, (double)dst.st_blocks * 512 / 1048576.0,
-	       (double)st.db_size / 1048576.0, st.revision, (double)rst.st_size / 1048576.0);
+	printf("memory  VmRSS %ld KiB: RssAnon %ld KiB (heap; the benchmark's own key arrays are "
+	       "%zu KiB of it), store map %ld KiB, raw LMDB map %ld KiB\n",
+	       status_kb("VmRSS"), status_kb("RssAnon"),
+	       (n_keys * (sizeof(*keys) + sizeof(*order)) + n_upd * sizeof(*upd)) / 1024,
+	       map_rss_kb(data_path), map_rss_kb(raw_path));
+	printf(
+	    "disk    store file %.1f MiB (%.1f MiB allocated), db_size %.1f MiB, revision %" PRId64
+	    "; raw LMDB file %.1f MiB\n",
+	    (double)dst.st_size / 1048576.0, (double)dst.st_blocks * 512 / 1048576.0,
+	    (double)st.db_size / 1048576.0, st.revision, (double)rst.st_size / 1048576.0);
 
-	/* 4. Reads. */
-	struct {
-		const char *name;
-		size_t width;
-	} kinds[] = {{"point range     ", 1}, {"100-key range   ", 100}};
-	for (int kind = 0; kind < 2; kind++) {
-		size_t ops = 0, kvs = 0;
-		double t0 = now_s(), t = t0;
-		while (t - t0 < seconds) {
-			for (int i = 0; i < 256; i++) {
-				size_t k = xorshift() % n_keys;
-				Etcdserverpb__RangeRequest r = ETCDSERVERPB__RANGE_REQUEST__INIT;
-				char end[16];
-				if (kinds[kind].width > 1) {
-					k = k / 100 * 100;
-					if (k + 100 > n_keys)
-						k = n_keys - 100;
-					snprintf(end, sizeof(end), "k/%07zu", k + 100);
-					r.range_end.data = (uint8_t *)end;
-					r.range_end.len = strlen(end);
+	/* 4. Reads, alternating 50 ms slices of raw and store. */
+	MDB_txn *rtxn;
+	MDB_cursor *rcur;
+	if ((rc = mdb_txn_begin(raw.env, NULL, MDB_RDONLY, &rtxn)) ||
+	    (rc = mdb_cursor_open(rtxn, raw.dbi, &rcur)))
+		die("raw read", rc);
+	mdb_txn_reset(rtxn);
+	for (int width = 1; width <= 100; width += 99) {
+		size_t ops[2] = {0, 0};
+		double spent[2] = {0, 0};
+		double t_end = now_s() + seconds * 2;
+		while (now_s() < t_end) {
+			for (int who = 0; who < 2; who++) {
+				double t0 = now_s(), t = t0;
+				while (t - t0 < 0.05) {
+					for (int i = 0; i < 64; i++) {
+						read_op(who, width, s, &arena, &raw, rtxn, rcur,
+						        keys, n_keys);
+						ops[who]++;
+					}
+					t = now_s();
 				}
-				r.key.data = (uint8_t *)keys[k];
-				r.key.len = strlen(keys[k]);
-				struct store_mvcc_read *rd;
-				Etcdserverpb__RangeResponse *resp;
-				if ((rc = store_mvcc_read_begin(s, &rd)) ||
-				    (rc = store_mvcc_range(rd, &r, &arena, &resp)))
-					die("range", rc);
-				kvs += resp->n_kvs;
-				store_mvcc_read_end(rd);
-				store_mvcc_arena_reset(&arena);
-				ops++;
+				spent[who] += t - t0;
 			}
-			t = now_s();
 		}
-		printf("read    %s %9.0f ranges/s (%.0f keys/s)\n", kinds[kind].name,
-		       (double)ops / (t - t0), (double)kvs / (t - t0));
+		printf("read    %s raw %9.0f/s   mvcc %9.0f/s   ratio %5.1f%%\n",
+		       width == 1 ? "point        " : "100-key range", (double)ops[0] / spent[0],
+		       (double)ops[1] / spent[1],
+		       100.0 * ((double)ops[1] / spent[1]) / ((double)ops[0] / spent[0]));
 	}
-	printf("memory  after reads: VmRSS %ld KiB (RssAnon %ld KiB, RssFile %ld KiB)\n",
-	       status_kb("VmRSS"), status_kb("RssAnon"), status_kb("RssFile"));
+	mdb_cursor_close(rcur);
+	mdb_txn_abort(rtxn);
+	printf("memory  after reads: VmRSS %ld KiB (RssAnon %ld KiB, store map %ld KiB)\n",
+	       status_kb("VmRSS"), status_kb("RssAnon"), map_rss_kb(data_path));
+	mdb_env_close(raw.env);
+	rm_rf(raw_dir);
 
 	store_mvcc_close(s);
 	rm_rf(mvcc_dir);
