@@ -635,6 +635,8 @@ struct store_mvcc_feed {
 	int64_t last_revision;  /* last revision written; 0 if none */
 	size_t n_events;
 	/* Events in revision order; events of one revision are contiguous.
+	 * The array and everything it points to live in the feed arena: they
+	 * outlive later batches until the caller resets that arena.
 	 * A DELETE's kv holds the key and mod_revision = the deletion's
 	 * revision. prev_kv (with STORE_MVCC_FEED_PREV_KV) is set on
 	 * non-create events whose key existed before the revision. */
@@ -648,7 +650,7 @@ struct store_mvcc_feed {
  * the change feed (empty without STORE_MVCC_FEED). On failure nothing of
  * the batch is visible and the batch is ended (no abort needed).
  * Errors: STORE_MVCC_EFAILED (the batch had failed), STORE_MVCC_EMAP_FULL,
- * negated errno.
+ * -ENOMEM (the feed arena), negated errno.
  */
 int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *feed);
 

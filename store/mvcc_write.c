@@ -134,10 +134,21 @@ int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *
 	if (feed)
 		memset(feed, 0, sizeof(*feed));
 	if (b->failed) {
-		int err = b->fail_err;
 		store_mvcc_batch_abort(b);
-		(void)err;
 		return STORE_MVCC_EFAILED;
+	}
+	/* The feed's pointer array goes to the caller's arena too: the
+	 * batch's own is reused by the next batch, which may begin before the
+	 * feed has been read. Allocated before the commit, so that running out
+	 * of memory cannot lose events of a committed batch. */
+	Mvccpb__Event **events = NULL;
+	if (feed && b->feed_n) {
+		events = store_mvcc_arena_alloc(b->feed_arena, b->feed_n * sizeof(*events));
+		if (!events) {
+			store_mvcc_batch_abort(b);
+			return -ENOMEM;
+		}
+		memcpy(events, b->feed, b->feed_n * sizeof(*events));
 	}
 	uint8_t sb[MVCC_META_STATE_SIZE];
 	mvcc__state_encode(&b->st, sb);
@@ -160,9 +171,9 @@ int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *
 	s->corrupt = b->corrupt;
 	pthread_mutex_unlock(&s->state_mu);
 	mvcc__lessor_apply(s, b->ops, b->ops_n);
-	if (feed && b->feed_n) {
+	if (events) {
 		feed->n_events = b->feed_n;
-		feed->events = b->feed;
+		feed->events = events;
 		feed->first_revision = b->feed[0]->kv->mod_revision;
 		feed->last_revision = b->feed[b->feed_n - 1]->kv->mod_revision;
 	}

@@ -212,6 +212,27 @@ Test(maint, the_feed_and_the_history_tell_the_same_events)
 	store_mvcc_arena_destroy(&feed);
 }
 
+Test(maint, a_feed_outlives_the_next_batch)
+{
+	struct store_mvcc_arena f1, f2;
+	store_mvcc_arena_init(&f1, 0);
+	store_mvcc_arena_init(&f2, 0);
+	struct store_mvcc_batch *b;
+	struct store_mvcc_feed a, c;
+	Etcdserverpb__PutResponse *pr;
+	cr_assert_eq(store_mvcc_batch_begin(s, STORE_MVCC_FEED, &f1, &b), 0);
+	cr_assert_eq(store_mvcc_put(b, th_put_req("first", "1"), &th_arena, &pr), 0);
+	cr_assert_eq(store_mvcc_batch_commit(b, &a), 0);
+	cr_assert_eq(store_mvcc_batch_begin(s, STORE_MVCC_FEED, &f2, &b), 0);
+	cr_assert_eq(store_mvcc_put(b, th_put_req("second", "2"), &th_arena, &pr), 0);
+	cr_assert_eq(store_mvcc_batch_commit(b, &c), 0);
+	cr_assert_eq(a.n_events, 1);
+	cr_assert(th_eq(a.events[0]->kv->key, "first"));
+	cr_assert(th_eq(c.events[0]->kv->key, "second"));
+	store_mvcc_arena_destroy(&f1);
+	store_mvcc_arena_destroy(&f2);
+}
+
 Test(maint, history_is_bounded_but_never_splits_a_revision)
 {
 	th_put(s, "a", "1"); /* 2 */
