@@ -483,7 +483,9 @@ static void apply_entry(struct world *w, int i, uint64_t idx)
 		         (unsigned long long)n->applied);
 		return;
 	}
-	sim_check_committed(w, idx, e->chain, "apply", i);
+	struct raft_status st;
+	raft_status_get(n->r, &st);
+	sim_check_committed(w, idx, e->chain, "apply", i, st.term);
 	n->applied = idx;
 	n->sm_chain = e->chain;
 	if (e->size == 0)
@@ -663,7 +665,8 @@ void host_process(struct world *w, int i)
 				         i, (unsigned long long)s->index);
 				return;
 			}
-			sim_check_committed(w, s->index, n->rx_snap.chain, "snapshot install", i);
+			sim_check_committed(w, s->index, n->rx_snap.chain, "snapshot install", i,
+			                    rd.soft_state.term);
 			memcpy(n->kv, n->rx_snap.kv, sizeof n->kv);
 			n->applied = s->index;
 			n->sm_chain = n->rx_snap.chain;

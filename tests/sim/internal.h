@@ -188,7 +188,8 @@ struct world {
 	uint64_t disk_base;
 
 	/* Global bookkeeping for the invariants. */
-	uint64_t *committed; /* chain hash committed at each index (0: unknown) */
+	uint64_t *committed;   /* chain hash committed at each index (0: unknown) */
+	uint64_t *commit_term; /* lowest term in which it was seen committed */
 	size_t cap_committed;
 	uint64_t max_committed;
 	struct {
@@ -218,6 +219,7 @@ struct world {
 
 	/* Bench. */
 	uint64_t bench_committed;
+	bool bench_warmed;
 
 	/* Failure report ring. */
 	struct trace_rec *hist;
@@ -236,7 +238,7 @@ void sim_send(struct world *w, struct netmsg *nm);
 void sim_check_chain(struct world *w, uint64_t index, uint64_t term, uint64_t chain,
                      const char *what);
 void sim_check_committed(struct world *w, uint64_t index, uint64_t chain, const char *what,
-                         int node);
+                         int node, uint64_t term);
 void sim_note_leader(struct world *w, int node, uint64_t term);
 void sim_check_durable_quorum(struct world *w, int li, uint64_t commit);
 int sim_slot(struct world *w, uint64_t id);

@@ -37,6 +37,10 @@ struct sim_params {
 	unsigned bench_window;
 	uint32_t bench_payload;
 	uint64_t bench_entries;
+	/* Called once when a tenth of bench_entries are committed, so that
+	 * measurements can skip the warm-up. */
+	void (*bench_warm)(void *arg, uint64_t committed);
+	void *bench_arg;
 };
 
 struct sim_report {

@@ -396,7 +396,7 @@ void sim_check_chain(struct world *w, uint64_t index, uint64_t term, uint64_t ch
 }
 
 void sim_check_committed(struct world *w, uint64_t index, uint64_t chain, const char *what,
-                         int node)
+                         int node, uint64_t term)
 {
 	if (index == 0)
 		return;
@@ -405,8 +405,11 @@ void sim_check_committed(struct world *w, uint64_t index, uint64_t chain, const 
 		while (cap <= index)
 			cap *= 2;
 		w->committed = xrealloc(w->committed, cap * sizeof *w->committed);
+		w->commit_term = xrealloc(w->commit_term, cap * sizeof *w->commit_term);
 		memset(w->committed + w->cap_committed, 0,
 		       (cap - w->cap_committed) * sizeof *w->committed);
+		memset(w->commit_term + w->cap_committed, 0xff,
+		       (cap - w->cap_committed) * sizeof *w->commit_term);
 		w->cap_committed = cap;
 	}
 	if (w->committed[index] == 0) {
@@ -419,6 +422,8 @@ void sim_check_committed(struct world *w, uint64_t index, uint64_t chain, const 
 		         "committed there",
 		         node, what, (unsigned long long)index);
 	}
+	if (term < w->commit_term[index])
+		w->commit_term[index] = term;
 }
 
 void sim_note_leader(struct world *w, int node, uint64_t term)
@@ -441,9 +446,14 @@ void sim_note_leader(struct world *w, int node, uint64_t term)
 	w->leaders.ids[w->leaders.n] = (uint64_t)node;
 	w->leaders.n++;
 
-	/* Leader completeness: the newest committed entry is in its log. */
+	/* Leader completeness: every entry committed in an earlier term is in
+	 * its log. Committing an index commits the ones before it, so the
+	 * terms of commitment grow with the index: check the newest one
+	 * committed before this term (the chain hash covers the rest). */
 	struct node *n = &w->nodes[node];
 	uint64_t c = w->max_committed;
+	while (c > 0 && w->commit_term[c] >= term)
+		c--;
 	if (c == 0)
 		return;
 	if (slog_last(&n->cache) < c) {
@@ -518,7 +528,7 @@ static void check_node(struct world *w, int i)
 		for (uint64_t k = from; k <= st.commit; k++) {
 			uint64_t ch = slog_chain_at(&n->cache, k);
 			if (ch)
-				sim_check_committed(w, k, ch, "commits", i);
+				sim_check_committed(w, k, ch, "commits", i, st.term);
 		}
 	}
 	if (st.role == RAFT_LEADER && st.term == n->seen_term && st.last_index < n->lead_last)
@@ -913,6 +923,11 @@ static void bench_topup(struct world *w)
 	}
 	if (any)
 		host_process(w, l);
+	if (!w->bench_warmed && w->bench_committed >= w->p->bench_entries / 10) {
+		w->bench_warmed = true;
+		if (w->p->bench_warm)
+			w->p->bench_warm(w->p->bench_arg, w->bench_committed);
+	}
 	if (w->bench_committed >= w->p->bench_entries)
 		w->done = true;
 }
@@ -1090,6 +1105,7 @@ int sim_run(uint64_t seed, const struct sim_params *p, struct sim_report *rep, F
 		host_free(&w->nodes[i]);
 	free(w->heap);
 	free(w->committed);
+	free(w->commit_term);
 	free(w->chains.keys);
 	free(w->leaders.terms);
 	free(w->leaders.ids);
