@@ -658,6 +658,8 @@ int node_create(uv_loop_t *loop, const struct cairn_config *cfg, struct node **o
 	struct store_wal_durable d;
 	store_wal_durable(n->wal, &d);
 	n->durable_seq = d.seq;
+	LOGD("WAL sequence at start",
+	     LF_U64("durable", d.seq) LF_U64("queued", store_wal_queued(n->wal)));
 	if ((rc = applier_start(n)))
 		goto fail;
 	if ((rc = node__peer_server_start(n)))

@@ -224,7 +224,7 @@ static int apply_request(struct store_mvcc_batch *b, struct apply_out *o, struct
 		break;
 	}
 	default:
-		r->kind = RES_NOOP;
+		/* An empty request: the node's own no-op (node_member.c). */
 		return 0;
 	}
 	if (rc == 0 || is_etcd_error(rc)) {

@@ -543,6 +543,8 @@ static void send_now_bytes(struct node *n, uint64_t to, const uint8_t *data, siz
 
 void node__send_bytes(struct node *n, uint64_t to, const uint8_t *data, size_t len)
 {
+	if (getenv("CAIRN_TRACE_RAFT"))
+		LOGD("send after persist", LF_HEX("to", to) LF_U64("bytes", len));
 	if (node__fault_drops(n, to))
 		return;
 	if (n->fault.delay_ms) {
@@ -554,6 +556,10 @@ void node__send_bytes(struct node *n, uint64_t to, const uint8_t *data, size_t l
 
 void node__send(struct node *n, const struct raft_message *m)
 {
+	if (getenv("CAIRN_TRACE_RAFT"))
+		LOGD("send", LF_STR("type", raft_message_type_name(m->type)) LF_HEX("to", m->to)
+		                 LF_U64("index", m->index) LF_U64("entries", m->n_entries)
+		                     LF_BOOL("reject", m->reject));
 	if (m->type == RAFT_MSG_SNAPSHOT) {
 		node__snap_send(n, m);
 		return;
@@ -665,8 +671,17 @@ static void raft_on_message(struct rpc_stream *s, const ProtobufCMessage *msg, c
 		return; /* snapshots come on their own call */
 	struct raft_accept acc;
 	memset(&acc, 0, sizeof acc);
-	if (raft_step(n->raft, &m, m.type == RAFT_MSG_APPEND ? &acc : NULL))
+	if (getenv("CAIRN_TRACE_RAFT") ||
+	    (m.type != RAFT_MSG_HEARTBEAT && m.type != RAFT_MSG_HEARTBEAT_RESPONSE))
+		LOGD("recv", LF_STR("type", raft_message_type_name(m.type)) LF_HEX("from", m.from)
+		                 LF_U64("term", m.term) LF_U64("index", m.index)
+		                     LF_U64("log-term", m.log_term) LF_U64("entries", m.n_entries)
+		                         LF_BOOL("reject", m.reject) LF_U64("hint", m.reject_hint));
+	int src = raft_step(n->raft, &m, m.type == RAFT_MSG_APPEND ? &acc : NULL);
+	if (src) {
+		LOGD("raft_step refused a message", LF_STR("error", raft_strerror(src)));
 		return;
+	}
 	if (m.type == RAFT_MSG_APPEND && acc.count) {
 		for (size_t k = 0; k < acc.count; k++) {
 			const struct raft_entry *e = &rx_ents[acc.first + k];

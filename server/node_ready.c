@@ -84,6 +84,13 @@ static void send_encoded(struct node *n, const struct bytes *b)
 static void complete_persisted(struct node *n)
 {
 	struct raft_persist_mark last = {0};
+	if (n->persist_n && n->persist[n->persist_head].seq > n->durable_seq) {
+		/* The writer may have finished before its notify is seen. */
+		struct store_wal_durable d;
+		store_wal_durable(n->wal, &d);
+		if (!d.error && d.seq > n->durable_seq)
+			n->durable_seq = d.seq;
+	}
 	while (n->persist_n) {
 		struct persist_rec *r = &n->persist[n->persist_head];
 		if (r->seq > n->durable_seq)
