@@ -119,6 +119,17 @@ def rss_kib(pid):
     return 0
 
 
+def sanitized():
+    """True if cairnd is an ASan build (its memory figures mean little)."""
+    cache = os.path.join(os.path.dirname(os.path.dirname(clusterlib.cairnd_path())),
+                         "CMakeCache.txt")
+    try:
+        with open(cache) as f:
+            return "CAIRN_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
 def check_sequence(evs, want_keys, what, prev_kv=False):
     """evs: the events one watcher got; want_keys: [(rev, key, value)] in order."""
     got = [(e.kv.mod_revision, e.kv.key, e.kv.value) for e in evs]
@@ -237,7 +248,8 @@ def run(kind):
                                             rss_peak))
         # 20 MiB went by the paused reader; its stream may hold its high-water
         # mark plus one catch-up response, not the whole backlog.
-        if kind == "cairn":  # etcd's Go heap is not ours to bound
+        # etcd's Go heap is not ours to bound; ASan's quarantine is not ours.
+        if kind == "cairn" and not sanitized():
             assert growth < 64 * 1024, "resident memory grew by %d KiB" % growth
         if metrics is not None:
             for name in ("etcd_debugging_mvcc_watch_stream_total",
@@ -251,7 +263,16 @@ def run(kind):
         ch.close()
 
 
+def quiet_closed_channel(args):
+    """python3-etcd3's watch thread tries to reopen its stream after the
+    client is closed at the end of a run; that is not a finding."""
+    if isinstance(args.exc_value, ValueError) and "Channel closed" in str(args.exc_value):
+        return
+    sys.__excepthook__(args.exc_type, args.exc_value, args.exc_traceback)
+
+
 def main():
+    threading.excepthook = quiet_closed_channel
     ap = argparse.ArgumentParser()
     ap.add_argument("--kind", choices=["cairn", "etcd"], default="cairn")
     a = ap.parse_args()
