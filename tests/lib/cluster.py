@@ -186,6 +186,14 @@ class Cluster:
     def close(self, failed=False):
         for m in self.members:
             m.kill()
+        # A sanitizer build (CAIRN_SANITIZE) reports into the member logs:
+        # any report fails the test that ran the cluster.
+        reports = [m.name for m in self.members
+                   if any(s in m.log_text() for s in ("ERROR: AddressSanitizer",
+                                                      "ERROR: LeakSanitizer",
+                                                      "runtime error:"))]
+        if reports:
+            failed = True
         if failed or os.environ.get("CAIRN_KEEP_DATA"):
             sys.stderr.write("cluster work directory kept: %s\n" % self.workdir)
             for m in self.members:
@@ -193,6 +201,9 @@ class Cluster:
                 sys.stderr.write("---- %s log (tail) ----\n%s\n" % (m.name, tail))
         elif self.own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if reports:
+            raise RuntimeError("sanitizer reports in the logs of %s (kept in %s)"
+                               % (", ".join(reports), self.workdir))
 
     def etcdctl(self, *args, endpoints=None, timeout=30, check=True, input=None):
         cmd = [ETCDCTL, "--endpoints", endpoints or self.endpoints()] + list(args)
