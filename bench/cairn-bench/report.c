@@ -99,8 +99,8 @@ static void print_series(FILE *f, const struct report *r, const struct series *s
 		fprintf(f, fmt, r->secs > 0 ? (double)h->count / r->secs : 0);
 		fprintf(f, "\n");
 
-		/* Ten equal-width buckets from fastest to slowest (and one at
-		 * the slowest), each log bucket counted at its midpoint. */
+		/* Ten equal-width buckets from fastest to slowest, plus the
+		 * row of the fastest itself, as etcd prints them. */
 		enum {
 			BC = 10
 		};
@@ -111,8 +111,10 @@ static void print_series(FILE *f, const struct report *r, const struct series *s
 				continue;
 			uint64_t blo, bhi;
 			hist_bucket_range(i, &blo, &bhi);
-			double mid = (double)(blo + (bhi - blo) / 2);
-			int b = bs > 0 ? (int)((mid - lo) / bs + 0.999999) : 0;
+			/* A bucket's low end, clamped: the fastest lands in the
+			 * first row, as etcd's "<= fastest" row. */
+			double v = (double)(blo > h->min ? blo : h->min);
+			int b = bs > 0 ? (int)((v - lo) / bs + 0.999999) : 0;
 			if (b < 0)
 				b = 0;
 			if (b > BC)
