@@ -66,9 +66,11 @@
  *    3. persist, in this order or atomically:
  *         a. rd.snapshot (if not NULL): install the snapshot data received with
  *            the RAFT_MSG_SNAPSHOT of that index/term (the host keeps the data
- *            of the last snapshot message it stepped until the next Ready),
- *            discarding the whole stored log and recording the snapshot's
- *            metadata, configuration included;
+ *            of the last snapshot message it stepped until the next Ready):
+ *            record the snapshot and its metadata, configuration included;
+ *            stored entries at or below its index are superseded. If the log
+ *            did not hold the snapshot's last entry, rd.entries_first is
+ *            snapshot index + 1 and the rest of the log goes too (b);
  *         b. rd.entries[]: discard stored entries with index >= rd.entries_first,
  *            then write entries rd.entries_first .. + rd.n_entries - 1 from the
  *            host's log cache;
@@ -79,8 +81,12 @@
  *       (name the newest). This may happen asynchronously, while later Readies
  *       are drained (pipelined writes, group commit).
  *    4. send rd.after_persist[] only when step 3 (and the persistence of every
- *       earlier Ready) is durable: they acknowledge entries, grant votes, or
- *       carry a term that is not yet durable (C1: persist before responding).
+ *       earlier Ready) is durable: append responses (acknowledgements and
+ *       rejections) and vote and pre-vote responses (C1: persist before
+ *       responding; etcd's msgsAfterAppend). Everything else is in
+ *       rd.messages: a leader's traffic (its term is durable before it
+ *       leads), vote requests, heartbeat responses and forwarded reads, which
+ *       are safe to send before this Ready's writes.
  *    5. apply the committed entries rd.apply_first .. rd.apply_last (empty when
  *       apply_first > apply_last) in order, reading them from the host's log.
  *       Only locally durable entries are ever in the range. For a conf-change
@@ -104,7 +110,12 @@
  *
  * Errors: functions return 0 or a negative RAFT_E* code; raft_strerror()
  * names it. assert() guards the core's own invariants only; input from the
- * network or the disk is validated and refused with RAFT_EINVAL.
+ * network or the disk is validated and refused with RAFT_EINVAL. Memory:
+ * raft_create() and raft_snapshot_available() return RAFT_ENOMEM; when an
+ * internal buffer cannot grow in the middle of an event the core calls
+ * abort() (as etcd panics), since a half-applied event could break safety.
+ * In steady state the core allocates nothing per entry or per message: its
+ * buffers are reused.
  */
 #ifndef CAIRN_RAFT_RAFT_H
 #define CAIRN_RAFT_RAFT_H
@@ -285,10 +296,11 @@ struct raft_read_state {
 
 /*
  * Names one Ready's persistence: seq orders Readies; (index, term) is the
- * last entry that Ready wrote (or its snapshot, or the previous last entry if
- * it wrote only hard state). Copy it from rd.persist into the completion; the
- * core ignores a completion that no longer matches its log or is overtaken by
- * a later overwrite still in flight (trap T9).
+ * last entry of the log once that Ready's writes are done. Copy it from
+ * rd.persist into the completion; the core ignores a completion that no
+ * longer matches its log, and counts nothing that a later overwrite still in
+ * flight will replace (trap T9, including the ABA case where the same
+ * (index, term) is written, overwritten and written again).
  */
 struct raft_persist_mark {
 	uint64_t seq; /* 0: this Ready has nothing to persist */
@@ -301,7 +313,9 @@ struct raft_ready {
 	bool soft_state_changed;
 	struct raft_soft_state soft_state;
 
-	/* To persist (step 3 above). */
+	/* To persist (step 3 above). persist.seq == 0: nothing to persist.
+	 * entries_first == 0: no log change; else discard stored entries >=
+	 * entries_first, then write entries[] (possibly none) from there. */
 	bool hard_state_changed;
 	struct raft_hard_state hard_state;
 	const struct raft_snapshot_meta *snapshot; /* NULL: nothing to install */
@@ -342,7 +356,9 @@ struct raft_config {
 	                                uniformly from [E, 2E) after every reset */
 	bool pre_vote;               /* §9.6 PreVote */
 	bool check_quorum;           /* §6.2 CheckQuorum; also enables vote denial
-	                                while a leader is heard (C9) */
+	                                while a leader is heard (C9). In lease
+	                                mode a node also denies votes for its
+	                                first election timeout after starting. */
 	uint8_t read_mode;           /* enum raft_read_mode */
 	uint64_t max_msg_bytes;      /* payload bytes per append (at least one entry is
 	                                always sent); 0 = unlimited */
@@ -418,7 +434,10 @@ struct raft_accept {
  * Steps a message received from a peer. accept may be NULL unless m is a
  * RAFT_MSG_APPEND; for an append it is always filled (count 0 if nothing is
  * to be stored). The message and its entries are borrowed for the call.
- * Returns 0, or RAFT_EINVAL for a malformed message (ignored).
+ * For a RAFT_MSG_SNAPSHOT, step it once the snapshot's data has arrived, and
+ * keep that data until the next raft_ready() says whether to install it.
+ * Returns 0, or RAFT_EINVAL for a malformed message (ignored), including an
+ * append that would truncate committed entries (a broken leader).
  */
 int raft_step(struct raft *r, const struct raft_message *m, struct raft_accept *accept);
 
@@ -509,7 +528,8 @@ int raft_campaign(struct raft *r);
 
 /* ---- Updates -------------------------------------------------------------- */
 
-/* True if raft_ready() would return anything. */
+/* True if raft_ready() has work to hand out (occasionally the Ready turns
+ * out empty, e.g. when every follower's window is full). */
 bool raft_has_ready(const struct raft *r);
 
 /* Collects the pending work into rd (see "Driving the core" above). The

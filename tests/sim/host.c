@@ -21,128 +21,6 @@
 
 #include "tests/sim/internal.h"
 
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n ? n : 1);
-	if (!q)
-		abort();
-	return q;
-}
-
-static uint64_t mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-uint64_t sim_chain(uint64_t prev, uint64_t term, uint8_t type, const uint8_t *data, uint32_t size)
-{
-	uint64_t h = 1469598103934665603ull ^ type;
-	for (uint32_t i = 0; i < size; i++)
-		h = (h ^ data[i]) * 1099511628211ull;
-	uint64_t c = mix(prev + 0x9e3779b97f4a7c15ull) ^ mix(term * 31 + 7) ^ mix(h);
-	return c ? c : 1;
-}
-
-/* ---- Host logs ------------------------------------------------------------ */
-
-uint64_t slog_last(const struct slog *l)
-{
-	return l->base + l->n;
-}
-
-struct sentry *slog_at(struct slog *l, uint64_t index)
-{
-	if (index <= l->base || index > slog_last(l))
-		return NULL;
-	return &l->v[index - l->base - 1];
-}
-
-uint64_t slog_chain_at(struct slog *l, uint64_t index)
-{
-	if (index == l->base)
-		return l->base_chain;
-	struct sentry *e = slog_at(l, index);
-	return e ? e->chain : 0;
-}
-
-static void slog_truncate(struct slog *l, uint64_t from)
-{
-	while (slog_last(l) >= from && l->n > 0) {
-		free(l->v[l->n - 1].data);
-		l->n--;
-	}
-}
-
-static void slog_append(struct slog *l, const struct sentry *e)
-{
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-	}
-	struct sentry *d = &l->v[l->n++];
-	*d = *e;
-	d->data = xrealloc(NULL, e->size);
-	if (e->size)
-		memcpy(d->data, e->data, e->size);
-}
-
-static void slog_compact(struct slog *l, uint64_t upto)
-{
-	if (upto <= l->base)
-		return;
-	if (upto > slog_last(l))
-		upto = slog_last(l);
-	size_t drop = (size_t)(upto - l->base);
-	struct sentry *last = &l->v[drop - 1];
-	l->base_term = last->term;
-	l->base_chain = last->chain;
-	for (size_t i = 0; i < drop; i++)
-		free(l->v[i].data);
-	memmove(l->v, l->v + drop, (l->n - drop) * sizeof *l->v);
-	l->n -= drop;
-	l->base = upto;
-}
-
-static void slog_reset(struct slog *l, uint64_t index, uint64_t term, uint64_t chain)
-{
-	slog_truncate(l, 0);
-	l->n = 0;
-	l->base = index;
-	l->base_term = term;
-	l->base_chain = chain;
-}
-
-void slog_free(struct slog *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].data);
-	free(l->v);
-	memset(l, 0, sizeof *l);
-}
-
-static void slog_copy(struct slog *dst, const struct slog *src)
-{
-	slog_free(dst);
-	dst->base = src->base;
-	dst->base_term = src->base_term;
-	dst->base_chain = src->base_chain;
-	for (size_t i = 0; i < src->n; i++)
-		slog_append(dst, &src->v[i]);
-}
-
-/* A snapshot installed on top of a log keeps the suffix if the log holds
- * the snapshot's last entry, else replaces everything. */
-static void slog_install(struct slog *l, const struct ssnap *s)
-{
-	struct sentry *e = slog_at(l, s->index);
-	if (e && e->term == s->term && e->chain == s->chain)
-		slog_compact(l, s->index);
-	else if (!(l->base == s->index && l->base_chain == s->chain))
-		slog_reset(l, s->index, s->term, s->chain);
-}
-
 /* ---- Messages ------------------------------------------------------------- */
 
 void netmsg_free(struct netmsg *nm)
@@ -169,8 +47,8 @@ static struct netmsg *netmsg_build(struct world *w, int from, const struct raft_
 		size_t bytes = 0;
 		for (size_t k = 0; k < m->n_entries; k++)
 			bytes += m->entries[k].size;
-		nm->ents = xrealloc(NULL, m->n_entries * sizeof *nm->ents);
-		nm->payload = xrealloc(NULL, bytes);
+		nm->ents = sim_xrealloc(NULL, m->n_entries * sizeof *nm->ents);
+		nm->payload = sim_xrealloc(NULL, bytes);
 		size_t off = 0;
 		for (size_t k = 0; k < m->n_entries; k++) {
 			uint64_t idx = m->index + 1 + k;
@@ -207,7 +85,7 @@ static struct netmsg *netmsg_build(struct world *w, int from, const struct raft_
 			netmsg_free(nm);
 			return NULL;
 		}
-		nm->snap = xrealloc(NULL, sizeof *nm->snap);
+		nm->snap = sim_xrealloc(NULL, sizeof *nm->snap);
 		*nm->snap = n->disk_snap;
 		nm->m.snapshot.conf.voters = nm->snap->voters;
 		nm->m.snapshot.conf.learners = nm->snap->learners;
@@ -233,7 +111,7 @@ void host_boot(struct world *w, int i)
 	n->sm_chain = n->disk_snap.chain;
 	n->has_rx_snap = false;
 
-	struct raft_entry *ents = xrealloc(NULL, (n->disk.n + 1) * sizeof *ents);
+	struct raft_entry *ents = sim_xrealloc(NULL, (n->disk.n + 1) * sizeof *ents);
 	for (size_t k = 0; k < n->disk.n; k++) {
 		ents[k].term = n->disk.v[k].term;
 		ents[k].size = n->disk.v[k].size;
@@ -274,7 +152,7 @@ void host_boot(struct world *w, int i)
 	n->seen_term = st.term;
 	n->lead_last = 0;
 	n->t10_commit = st.commit;
-	sim_schedule(w, w->now + 1 + sim_rand(w) % TICK_US, 1 /* EV_TICK */, i, n->inc, NULL);
+	sim_schedule(w, w->now + 1 + sim_rand(w) % TICK_US, EV_TICK, i, n->inc, NULL);
 }
 
 static void jobs_clear(struct node *n)
@@ -361,7 +239,7 @@ int host_propose(struct world *w, int i, uint8_t kind, uint32_t key, uint64_t *o
 		return rc;
 	if (w->n_ops == w->cap_ops) {
 		w->cap_ops = w->cap_ops ? w->cap_ops * 2 : 256;
-		w->ops = xrealloc(w->ops, w->cap_ops * sizeof *w->ops);
+		w->ops = sim_xrealloc(w->ops, w->cap_ops * sizeof *w->ops);
 	}
 	uint64_t op = ++w->n_ops;
 	struct op *o = &w->ops[op - 1];
@@ -371,7 +249,7 @@ int host_propose(struct world *w, int i, uint8_t kind, uint32_t key, uint64_t *o
 	o->node = i;
 	o->inc = n->inc;
 	o->acked = false;
-	uint8_t *data = xrealloc(NULL, size);
+	uint8_t *data = sim_xrealloc(NULL, size);
 	memset(data, (int)(op & 0xff), size);
 	data[0] = kind;
 	put64(data + 1, op);
@@ -425,7 +303,7 @@ void host_read(struct world *w, int i, uint32_t key)
 		return;
 	if (w->n_reads == w->cap_reads) {
 		w->cap_reads = w->cap_reads ? w->cap_reads * 2 : 256;
-		w->reads = xrealloc(w->reads, w->cap_reads * sizeof *w->reads);
+		w->reads = sim_xrealloc(w->reads, w->cap_reads * sizeof *w->reads);
 	}
 	struct read *r = &w->reads[w->n_reads++];
 	r->node = i;
@@ -583,7 +461,7 @@ static struct job *job_new(struct world *w, struct node *n)
 			n->job_head = 0;
 		} else {
 			n->cap_jobs = n->cap_jobs ? n->cap_jobs * 2 : 16;
-			n->jobs = xrealloc(n->jobs, n->cap_jobs * sizeof *n->jobs);
+			n->jobs = sim_xrealloc(n->jobs, n->cap_jobs * sizeof *n->jobs);
 		}
 	}
 	struct job *j = &n->jobs[n->job_head + n->n_jobs];
@@ -705,17 +583,18 @@ void host_process(struct world *w, int i)
 			}
 			j->entries_first = rd.entries_first;
 			if (rd.n_entries) {
-				j->ents = xrealloc(NULL, rd.n_entries * sizeof *j->ents);
+				j->ents = sim_xrealloc(NULL, rd.n_entries * sizeof *j->ents);
 				for (size_t k = 0; k < rd.n_entries; k++) {
 					struct sentry *e = slog_at(&n->cache, rd.entries_first + k);
 					j->ents[k] = *e;
-					j->ents[k].data = xrealloc(NULL, e->size);
+					j->ents[k].data = sim_xrealloc(NULL, e->size);
 					memcpy(j->ents[k].data, e->data, e->size);
 				}
 				j->n_ents = rd.n_entries;
 			}
 			if (rd.n_after_persist) {
-				j->after = xrealloc(NULL, rd.n_after_persist * sizeof *j->after);
+				j->after =
+				    sim_xrealloc(NULL, rd.n_after_persist * sizeof *j->after);
 				for (size_t k = 0; k < rd.n_after_persist; k++) {
 					j->after[j->n_after] =
 					    netmsg_build(w, i, &rd.after_persist[k]);
@@ -723,7 +602,7 @@ void host_process(struct world *w, int i)
 						j->n_after++;
 				}
 			}
-			sim_schedule(w, j->done_at, 3 /* EV_DISK */, i, n->inc, NULL);
+			sim_schedule(w, j->done_at, EV_DISK, i, n->inc, NULL);
 		}
 		if (rd.snapshot)
 			n->has_rx_snap = false;

@@ -228,6 +228,7 @@ struct world {
 };
 
 /* world.c */
+void *sim_xrealloc(void *p, size_t n); /* aborts on failure */
 uint64_t sim_rand(struct world *w);
 double sim_frand(struct world *w);
 void sim_fail(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -243,12 +244,47 @@ void sim_note_leader(struct world *w, int node, uint64_t term);
 void sim_check_durable_quorum(struct world *w, int li, uint64_t commit);
 int sim_slot(struct world *w, uint64_t id);
 
-/* host.c */
+/* check.c */
+void sim_check_all(struct world *w);
+
+/* chaos.c */
+int sim_find_leader(struct world *w);
+void sim_client_write(struct world *w);
+void sim_client_read(struct world *w);
+void sim_chaos(struct world *w);
+void sim_heal_all(struct world *w);
+void sim_restart(struct world *w, int i);
+
+/* world.c: event kinds the other files schedule. */
+enum {
+	EV_TICK = 1,
+	EV_DELIVER = 2,
+	EV_DISK = 3,
+	EV_WRITE,
+	EV_READ,
+	EV_CHAOS,
+	EV_RESTART,
+	EV_HEAL_LINKS,
+	EV_LOSS_END,
+	EV_SLOW_END,
+	EV_HEAL_ALL,
+	EV_DEADLINE,
+};
+
+/* log.c */
 uint64_t sim_chain(uint64_t prev, uint64_t term, uint8_t type, const uint8_t *data, uint32_t size);
 void slog_free(struct slog *l);
 struct sentry *slog_at(struct slog *l, uint64_t index);
 uint64_t slog_last(const struct slog *l);
 uint64_t slog_chain_at(struct slog *l, uint64_t index);
+void slog_truncate(struct slog *l, uint64_t from);
+void slog_append(struct slog *l, const struct sentry *e);
+void slog_compact(struct slog *l, uint64_t upto);
+void slog_reset(struct slog *l, uint64_t index, uint64_t term, uint64_t chain);
+void slog_copy(struct slog *dst, const struct slog *src);
+void slog_install(struct slog *l, const struct ssnap *s);
+
+/* host.c */
 void host_boot(struct world *w, int i);
 void host_crash(struct world *w, int i);
 void host_free(struct node *n);

@@ -32,22 +32,7 @@
 
 #include "tests/sim/internal.h"
 
-enum {
-	EV_TICK = 1,
-	EV_DELIVER = 2,
-	EV_DISK = 3,
-	EV_WRITE,
-	EV_READ,
-	EV_CHAOS,
-	EV_RESTART,
-	EV_HEAL_LINKS,
-	EV_LOSS_END,
-	EV_SLOW_END,
-	EV_HEAL_ALL,
-	EV_DEADLINE,
-};
-
-static void *xrealloc(void *p, size_t n)
+void *sim_xrealloc(void *p, size_t n)
 {
 	void *q = realloc(p, n ? n : 1);
 	if (!q)
@@ -221,7 +206,7 @@ void sim_schedule(struct world *w, uint64_t at, uint8_t kind, int node, uint32_t
 {
 	if (w->n_heap == w->cap_heap) {
 		w->cap_heap = w->cap_heap ? w->cap_heap * 2 : 1024;
-		w->heap = xrealloc(w->heap, w->cap_heap * sizeof *w->heap);
+		w->heap = sim_xrealloc(w->heap, w->cap_heap * sizeof *w->heap);
 	}
 	struct event ev = {at, ++w->seq, kind, (uint8_t)node, inc, ptr};
 	size_t i = w->n_heap++;
@@ -268,7 +253,7 @@ static uint64_t pack_msg(const struct netmsg *nm)
 
 static struct netmsg *netmsg_clone(const struct netmsg *nm)
 {
-	struct netmsg *c = xrealloc(NULL, sizeof *c);
+	struct netmsg *c = sim_xrealloc(NULL, sizeof *c);
 	*c = *nm;
 	c->ents = NULL;
 	c->payload = NULL;
@@ -277,8 +262,8 @@ static struct netmsg *netmsg_clone(const struct netmsg *nm)
 		size_t bytes = 0;
 		for (size_t k = 0; k < nm->m.n_entries; k++)
 			bytes += nm->ents[k].size;
-		c->ents = xrealloc(NULL, nm->m.n_entries * sizeof *c->ents);
-		c->payload = xrealloc(NULL, bytes);
+		c->ents = sim_xrealloc(NULL, nm->m.n_entries * sizeof *c->ents);
+		c->payload = sim_xrealloc(NULL, bytes);
 		memcpy(c->payload, nm->payload, bytes);
 		size_t off = 0;
 		for (size_t k = 0; k < nm->m.n_entries; k++) {
@@ -289,7 +274,7 @@ static struct netmsg *netmsg_clone(const struct netmsg *nm)
 		c->m.entries = c->ents;
 	}
 	if (nm->snap) {
-		c->snap = xrealloc(NULL, sizeof *c->snap);
+		c->snap = sim_xrealloc(NULL, sizeof *c->snap);
 		*c->snap = *nm->snap;
 		c->m.snapshot.conf.voters = c->snap->voters;
 		c->m.snapshot.conf.learners = c->snap->learners;
@@ -326,7 +311,15 @@ static void deliver(struct world *w, struct netmsg *nm)
 	    !to->alive || w->blocked[nm->from][nm->to] || (w->drop > 0 && sim_frand(w) < w->drop);
 	sim_trace(w, lost ? TR_DROP : TR_DELIVER, nm->to, pack_msg(nm), nm->m.term, nm->m.index,
 	          nm->m.log_term, nm->m.commit);
-	if (nm->m.type == RAFT_MSG_SNAPSHOT) {
+	/* A partition looks like a dead connection to the sender's transport,
+	 * which reports it (random loss goes unnoticed). */
+	struct node *sender = &w->nodes[nm->from];
+	if (w->blocked[nm->from][nm->to] && sender->alive && sender->inc == nm->from_inc &&
+	    sim_rand(w) % 2 == 0) {
+		raft_report_unreachable(sender->r, to->id);
+		host_process(w, nm->from);
+	}
+	if (nm->m.type == RAFT_MSG_SNAPSHOT && !w->failed) {
 		/* The sender learns how the stream ended. */
 		struct node *from = &w->nodes[nm->from];
 		if (!lost)
@@ -337,464 +330,6 @@ static void deliver(struct world *w, struct netmsg *nm)
 		host_deliver(w, nm);
 	}
 	netmsg_free(nm);
-}
-
-/* ---- Invariants ----------------------------------------------------------- */
-
-static uint64_t pair_key(uint64_t index, uint64_t term)
-{
-	return index * 0x9e3779b97f4a7c15ull ^
-	       (term + 0x632be59bd9b4e019ull) * 0xff51afd7ed558ccdull;
-}
-
-void sim_check_chain(struct world *w, uint64_t index, uint64_t term, uint64_t chain,
-                     const char *what)
-{
-	/* Log matching: one chain hash per (index, term), cluster-wide. */
-	if (w->chains.n * 2 >= w->chains.cap) {
-		size_t cap = w->chains.cap ? w->chains.cap * 2 : 4096;
-		uint64_t *k = calloc(cap * 3, sizeof *k);
-		if (!k)
-			abort();
-		uint64_t *v = k + cap;
-		uint64_t *tm = k + 2 * cap;
-		for (size_t i = 0; i < w->chains.cap; i++) {
-			if (!w->chains.keys[i])
-				continue;
-			uint64_t idx = w->chains.keys[i];
-			uint64_t t = w->chains.keys[w->chains.cap * 2 + i];
-			size_t h = pair_key(idx, t) & (cap - 1);
-			while (k[h])
-				h = (h + 1) & (cap - 1);
-			k[h] = idx;
-			v[h] = w->chains.vals[i];
-			tm[h] = t;
-		}
-		free(w->chains.keys);
-		w->chains.keys = k;
-		w->chains.vals = v;
-		w->chains.cap = cap;
-	}
-	size_t cap = w->chains.cap;
-	uint64_t *terms = w->chains.keys + 2 * cap;
-	size_t h = pair_key(index, term) & (cap - 1);
-	while (w->chains.keys[h]) {
-		if (w->chains.keys[h] == index && terms[h] == term) {
-			if (w->chains.vals[h] != chain)
-				sim_fail(w,
-				         "log matching: two different logs hold entry %llu of "
-				         "term %llu (%s)",
-				         (unsigned long long)index, (unsigned long long)term, what);
-			return;
-		}
-		h = (h + 1) & (cap - 1);
-	}
-	w->chains.keys[h] = index;
-	w->chains.vals[h] = chain;
-	terms[h] = term;
-	w->chains.n++;
-}
-
-void sim_check_committed(struct world *w, uint64_t index, uint64_t chain, const char *what,
-                         int node, uint64_t term)
-{
-	if (index == 0)
-		return;
-	if (index >= w->cap_committed) {
-		size_t cap = w->cap_committed ? w->cap_committed : 1024;
-		while (cap <= index)
-			cap *= 2;
-		w->committed = xrealloc(w->committed, cap * sizeof *w->committed);
-		w->commit_term = xrealloc(w->commit_term, cap * sizeof *w->commit_term);
-		memset(w->committed + w->cap_committed, 0,
-		       (cap - w->cap_committed) * sizeof *w->committed);
-		memset(w->commit_term + w->cap_committed, 0xff,
-		       (cap - w->cap_committed) * sizeof *w->commit_term);
-		w->cap_committed = cap;
-	}
-	if (w->committed[index] == 0) {
-		w->committed[index] = chain;
-		if (index > w->max_committed)
-			w->max_committed = index;
-	} else if (w->committed[index] != chain) {
-		sim_fail(w,
-		         "state machine safety: node %d %s a different entry at %llu than was "
-		         "committed there",
-		         node, what, (unsigned long long)index);
-	}
-	if (term < w->commit_term[index])
-		w->commit_term[index] = term;
-}
-
-void sim_note_leader(struct world *w, int node, uint64_t term)
-{
-	/* Election safety. */
-	for (size_t i = 0; i < w->leaders.n; i++) {
-		if (w->leaders.terms[i] != term)
-			continue;
-		if (w->leaders.ids[i] != (uint64_t)node)
-			sim_fail(w, "election safety: n%d and n%llu both lead term %llu", node,
-			         (unsigned long long)w->leaders.ids[i], (unsigned long long)term);
-		return;
-	}
-	if (w->leaders.n == w->leaders.cap) {
-		w->leaders.cap = w->leaders.cap ? w->leaders.cap * 2 : 64;
-		w->leaders.terms = xrealloc(w->leaders.terms, w->leaders.cap * sizeof(uint64_t));
-		w->leaders.ids = xrealloc(w->leaders.ids, w->leaders.cap * sizeof(uint64_t));
-	}
-	w->leaders.terms[w->leaders.n] = term;
-	w->leaders.ids[w->leaders.n] = (uint64_t)node;
-	w->leaders.n++;
-
-	/* Leader completeness: every entry committed in an earlier term is in
-	 * its log. Committing an index commits the ones before it, so the
-	 * terms of commitment grow with the index: check the newest one
-	 * committed before this term (the chain hash covers the rest). */
-	struct node *n = &w->nodes[node];
-	uint64_t c = w->max_committed;
-	while (c > 0 && w->commit_term[c] >= term)
-		c--;
-	if (c == 0)
-		return;
-	if (slog_last(&n->cache) < c) {
-		sim_fail(w,
-		         "leader completeness: n%d leads term %llu without committed entry %llu "
-		         "(its log ends at %llu)",
-		         node, (unsigned long long)term, (unsigned long long)c,
-		         (unsigned long long)slog_last(&n->cache));
-		return;
-	}
-	uint64_t at = c >= n->cache.base ? c : n->cache.base;
-	uint64_t want = at < w->cap_committed ? w->committed[at] : 0;
-	if (want && slog_chain_at(&n->cache, at) != want)
-		sim_fail(w,
-		         "leader completeness: n%d leads term %llu with a log that differs at "
-		         "committed index %llu",
-		         node, (unsigned long long)term, (unsigned long long)at);
-}
-
-/* Committed means durable on a quorum of the leader's voters (T10). Called
- * from the Ready loop before the Ready's entries are applied, so that the
- * configuration is the one the commit was decided under. */
-void sim_check_durable_quorum(struct world *w, int li, uint64_t commit)
-{
-	struct node *l = &w->nodes[li];
-	struct raft_conf c;
-	raft_conf_get(l->r, &c);
-	uint64_t want = commit < w->cap_committed ? w->committed[commit] : 0;
-	size_t durable = 0;
-	for (size_t k = 0; k < c.n_voters; k++) {
-		int s = sim_slot(w, c.voters[k]);
-		if (s < 0)
-			continue;
-		struct node *v = &w->nodes[s];
-		if (v->disk_snap.index >= commit) {
-			durable++;
-			continue;
-		}
-		uint64_t ch = slog_chain_at(&v->disk, commit);
-		if (ch && (!want || ch == want))
-			durable++;
-	}
-	if (durable < c.n_voters / 2 + 1)
-		sim_fail(w, "leader n%d committed %llu, durable on only %zu of %zu voters", li,
-		         (unsigned long long)commit, durable, c.n_voters);
-}
-
-static void check_node(struct world *w, int i)
-{
-	struct node *n = &w->nodes[i];
-	struct raft_status st;
-	raft_status_get(n->r, &st);
-	if (st.commit < n->seen_commit)
-		sim_fail(w, "node %d: commit went back %llu -> %llu", i,
-		         (unsigned long long)n->seen_commit, (unsigned long long)st.commit);
-	if (st.applied < n->seen_applied || st.applied > st.commit)
-		sim_fail(w, "node %d: applied %llu (was %llu, commit %llu)", i,
-		         (unsigned long long)st.applied, (unsigned long long)n->seen_applied,
-		         (unsigned long long)st.commit);
-	if (st.term < n->seen_term)
-		sim_fail(w, "node %d: term went back", i);
-	if (st.last_index != slog_last(&n->cache))
-		sim_fail(w, "node %d: core log ends at %llu, host log at %llu", i,
-		         (unsigned long long)st.last_index,
-		         (unsigned long long)slog_last(&n->cache));
-	if (w->failed)
-		return;
-	if (st.commit > n->seen_commit) {
-		uint64_t from = n->seen_commit + 1;
-		if (from < n->cache.base)
-			from = n->cache.base;
-		for (uint64_t k = from; k <= st.commit; k++) {
-			uint64_t ch = slog_chain_at(&n->cache, k);
-			if (ch)
-				sim_check_committed(w, k, ch, "commits", i, st.term);
-		}
-	}
-	if (st.role == RAFT_LEADER && st.term == n->seen_term && st.last_index < n->lead_last)
-		sim_fail(w, "leader append-only: leader %d log shrank to %llu", i,
-		         (unsigned long long)st.last_index);
-	n->seen_commit = st.commit;
-	n->seen_applied = st.applied;
-	n->seen_term = st.term;
-}
-
-static void check_all(struct world *w)
-{
-	for (int i = 0; i < w->n_nodes && !w->failed; i++)
-		if (w->nodes[i].alive)
-			check_node(w, i);
-}
-
-/* ---- Clients -------------------------------------------------------------- */
-
-static int find_leader(struct world *w)
-{
-	int best = -1;
-	uint64_t term = 0;
-	for (int i = 0; i < w->n_nodes; i++) {
-		struct node *n = &w->nodes[i];
-		if (!n->alive)
-			continue;
-		struct raft_status st;
-		raft_status_get(n->r, &st);
-		if (st.role == RAFT_LEADER && st.term >= term) {
-			best = i;
-			term = st.term;
-		}
-	}
-	return best;
-}
-
-static int random_alive(struct world *w)
-{
-	int cand[SIM_MAX], k = 0;
-	for (int i = 0; i < w->n_nodes; i++)
-		if (w->nodes[i].alive)
-			cand[k++] = i;
-	return k ? cand[sim_rand(w) % (uint64_t)k] : -1;
-}
-
-/* A client talks to a random node and follows its leader hint. */
-static int client_target(struct world *w)
-{
-	int i = random_alive(w);
-	if (i < 0)
-		return -1;
-	struct raft_status st;
-	raft_status_get(w->nodes[i].r, &st);
-	if (st.role == RAFT_LEADER)
-		return i;
-	int l = st.leader ? sim_slot(w, st.leader) : -1;
-	return l >= 0 && w->nodes[l].alive ? l : -1;
-}
-
-static void client_write(struct world *w)
-{
-	if (w->healed && !w->done) {
-		/* Liveness probe: keep one marker proposal on the leader. */
-		bool pending = false;
-		if (w->mark_op) {
-			struct op *o = &w->ops[w->mark_op - 1];
-			struct node *n = &w->nodes[o->node];
-			struct raft_status st;
-			if (n->alive && n->inc == o->inc) {
-				raft_status_get(n->r, &st);
-				pending = st.role == RAFT_LEADER && st.term == o->term;
-			}
-		}
-		int l = pending ? -1 : find_leader(w);
-		if (l >= 0 && host_propose(w, l, PL_MARK, 0, &w->mark_op, 16) == 0)
-			host_process(w, l);
-	}
-	int i = client_target(w);
-	if (i >= 0) {
-		uint32_t key = (uint32_t)(sim_rand(w) % SIM_KEYS);
-		uint32_t size = (uint32_t)range(w, 16, 200);
-		if (host_propose(w, i, PL_PUT, key, NULL, size) == 0)
-			host_process(w, i);
-	}
-}
-
-static void client_read(struct world *w)
-{
-	int i = random_alive(w);
-	if (i < 0)
-		return;
-	host_read(w, i, (uint32_t)(sim_rand(w) % SIM_KEYS));
-	host_process(w, i);
-}
-
-/* ---- Chaos ---------------------------------------------------------------- */
-
-static void restart(struct world *w, int i)
-{
-	struct node *n = &w->nodes[i];
-	if (n->alive || n->retired || !n->started)
-		return;
-	host_boot(w, i);
-	sim_trace(w, TR_RESTART, i, n->disk_hs.term, n->disk_hs.commit, slog_last(&n->disk),
-	          n->disk_snap.index, 0);
-	if (n->alive)
-		host_process(w, i);
-}
-
-static int next_spare(struct world *w)
-{
-	for (int i = 0; i < w->n_nodes; i++)
-		if (!w->nodes[i].started)
-			return i;
-	return -1;
-}
-
-static void membership_change(struct world *w)
-{
-	int l = find_leader(w);
-	if (l < 0)
-		return;
-	struct raft_conf c;
-	raft_conf_get(w->nodes[l].r, &c);
-	unsigned pick = (unsigned)(sim_rand(w) % 5);
-	uint8_t type;
-	uint64_t id;
-	if (pick <= 1 || (pick == 2 && c.n_learners == 0)) {
-		int s = next_spare(w);
-		if (s < 0)
-			return;
-		/* A joining member starts empty and learns everything. */
-		host_boot(w, s);
-		sim_trace(w, TR_RESTART, s, 0, 0, 0, 0, 0);
-		type = pick == 0 ? RAFT_CONF_ADD_VOTER : RAFT_CONF_ADD_LEARNER;
-		id = w->nodes[s].id;
-	} else if (pick == 2) {
-		type = RAFT_CONF_PROMOTE_LEARNER;
-		id = c.learners[sim_rand(w) % c.n_learners];
-	} else {
-		size_t total = c.n_voters + c.n_learners;
-		size_t k = (size_t)(sim_rand(w) % total);
-		type = RAFT_CONF_REMOVE_NODE;
-		id = k < c.n_voters ? c.voters[k] : c.learners[k - c.n_voters];
-		if (c.n_voters <= 2 && k < c.n_voters)
-			return; /* keep some redundancy */
-	}
-	host_conf_change(w, l, type, id);
-	host_process(w, l);
-}
-
-static void partition(struct world *w, unsigned kind)
-{
-	uint64_t mask = 0;
-	if (kind == 0) {
-		/* Symmetric split into two groups. */
-		for (int i = 0; i < w->n_nodes; i++)
-			if (sim_rand(w) & 1)
-				mask |= 1ull << i;
-		for (int i = 0; i < w->n_nodes; i++)
-			for (int j = 0; j < w->n_nodes; j++)
-				if (((mask >> i) & 1) != ((mask >> j) & 1))
-					w->blocked[i][j] = true;
-	} else if (kind == 1) {
-		/* Asymmetric: some links fail in one direction only. */
-		unsigned n = (unsigned)range(w, 1, (uint64_t)w->n_nodes * 2);
-		for (unsigned k = 0; k < n; k++) {
-			int i = (int)(sim_rand(w) % (uint64_t)w->n_nodes);
-			int j = (int)(sim_rand(w) % (uint64_t)w->n_nodes);
-			w->blocked[i][j] = true;
-			mask |= 1ull << i;
-		}
-	} else {
-		/* Isolate the leader, or cut only its outgoing links. */
-		int l = find_leader(w);
-		if (l < 0)
-			return;
-		mask = 1ull << l;
-		bool oneway = sim_rand(w) & 1;
-		for (int j = 0; j < w->n_nodes; j++) {
-			w->blocked[l][j] = true;
-			if (!oneway)
-				w->blocked[j][l] = true;
-		}
-	}
-	sim_trace(w, TR_PARTITION, -1, kind, mask, 0, 0, 0);
-	sim_schedule(w, w->now + range(w, 50000, 1500000), EV_HEAL_LINKS, 0, 0, NULL);
-}
-
-static void chaos(struct world *w)
-{
-	unsigned roll = (unsigned)(sim_rand(w) % 100);
-	if (roll < 16) {
-		/* Half the crashes hit the leader: leadership churn is where
-		 * the commitment rules matter. */
-		int i = sim_rand(w) % 2 ? find_leader(w) : random_alive(w);
-		if (i < 0)
-			i = random_alive(w);
-		if (i >= 0) {
-			sim_trace(w, TR_CRASH, i, 0, 0, 0, 0, 0);
-			host_crash(w, i);
-			w->rep->crashes++;
-			sim_schedule(w, w->now + range(w, 10000, 1000000), EV_RESTART, i, 0, NULL);
-		}
-	} else if (roll < 30) {
-		partition(w, 0);
-	} else if (roll < 38) {
-		partition(w, 1);
-	} else if (roll < 46) {
-		partition(w, 2);
-	} else if (roll < 54) {
-		w->drop = sim_frand(w) * 0.4;
-		w->dup = sim_frand(w) * 0.1;
-		sim_trace(w, TR_LOSS, -1, (uint64_t)(w->drop * 100), (uint64_t)(w->dup * 100), 0, 0,
-		          0);
-		sim_schedule(w, w->now + range(w, 50000, 1000000), EV_LOSS_END, 0, 0, NULL);
-	} else if (roll < 62) {
-		int i = random_alive(w);
-		if (i >= 0) {
-			w->nodes[i].disk_slow = (unsigned)range(w, 10, 200);
-			sim_trace(w, TR_SLOW, i, w->nodes[i].disk_slow, 0, 0, 0, 0);
-			sim_schedule(w, w->now + range(w, 50000, 1000000), EV_SLOW_END, i, 0, NULL);
-		}
-	} else if (roll < 80) {
-		membership_change(w);
-	} else if (roll < 92) {
-		int l = find_leader(w);
-		if (l >= 0) {
-			struct raft_conf c;
-			raft_conf_get(w->nodes[l].r, &c);
-			if (c.n_voters > 1) {
-				uint64_t to = c.voters[sim_rand(w) % c.n_voters];
-				int rc = raft_transfer_leadership(w->nodes[l].r, to);
-				sim_trace(w, TR_TRANSFER, l, (uint64_t)sim_slot(w, to),
-				          (uint64_t)(-rc), 0, 0, 0);
-				if (rc == 0)
-					w->rep->transfers++;
-				host_process(w, l);
-			}
-		}
-	} else {
-		int i = random_alive(w);
-		if (i >= 0) {
-			sim_trace(w, TR_CRASH, i, 0, 0, 0, 0, 0);
-			host_crash(w, i);
-			w->rep->crashes++;
-			restart(w, i);
-		}
-	}
-}
-
-static void heal_all(struct world *w)
-{
-	w->healed = true;
-	w->heal_at = w->now;
-	memset(w->blocked, 0, sizeof w->blocked);
-	w->drop = 0;
-	w->dup = 0;
-	w->long_delay = 0;
-	sim_trace(w, TR_HEAL, -1, 1, 0, 0, 0, 0);
-	for (int i = 0; i < w->n_nodes; i++) {
-		w->nodes[i].disk_slow = 1;
-		restart(w, i);
-	}
-	sim_schedule(w, w->now + w->p->settle_us, EV_DEADLINE, 0, 0, NULL);
 }
 
 /* ---- Setup and the run loop ----------------------------------------------- */
@@ -881,9 +416,10 @@ static void setup(struct world *w)
 			e.chain = chain;
 			if (n->disk.n == n->disk.cap) {
 				n->disk.cap = n->disk.cap ? n->disk.cap * 2 : 64;
-				n->disk.v = xrealloc(n->disk.v, n->disk.cap * sizeof *n->disk.v);
+				n->disk.v =
+				    sim_xrealloc(n->disk.v, n->disk.cap * sizeof *n->disk.v);
 			}
-			e.data = xrealloc(NULL, 24);
+			e.data = sim_xrealloc(NULL, 24);
 			memcpy(e.data, data, 24);
 			n->disk.v[n->disk.n++] = e;
 			sim_check_chain(w, k + 1, 1, chain, "bootstrap");
@@ -907,7 +443,7 @@ static void setup(struct world *w)
 
 static void bench_topup(struct world *w)
 {
-	int l = find_leader(w);
+	int l = sim_find_leader(w);
 	if (l < 0)
 		return;
 	struct raft_status st;
@@ -951,24 +487,24 @@ static void dispatch(struct world *w, const struct event *ev)
 			host_disk_done(w, ev->node);
 		return;
 	case EV_WRITE: {
-		client_write(w);
+		sim_client_write(w);
 		uint64_t mean = w->healed ? 20000 : 6000;
 		sim_schedule(w, w->now + exp_us(w, mean), EV_WRITE, 0, 0, NULL);
 		return;
 	}
 	case EV_READ:
-		client_read(w);
+		sim_client_read(w);
 		sim_schedule(w, w->now + exp_us(w, 12000), EV_READ, 0, 0, NULL);
 		return;
 	case EV_CHAOS:
 		if (w->healed)
 			return;
-		chaos(w);
+		sim_chaos(w);
 		sim_schedule(w, w->now + exp_us(w, 150000), EV_CHAOS, 0, 0, NULL);
 		return;
 	case EV_RESTART:
 		if (!w->healed)
-			restart(w, ev->node);
+			sim_restart(w, ev->node);
 		return;
 	case EV_HEAL_LINKS:
 		if (!w->healed) {
@@ -986,7 +522,7 @@ static void dispatch(struct world *w, const struct event *ev)
 		n->disk_slow = 1;
 		return;
 	case EV_HEAL_ALL:
-		heal_all(w);
+		sim_heal_all(w);
 		return;
 	case EV_DEADLINE:
 		if (!w->done)
@@ -1051,7 +587,7 @@ int sim_run(uint64_t seed, const struct sim_params *p, struct sim_report *rep, F
 	w->rep = rep;
 	w->hist_n = p->history;
 	if (w->hist_n)
-		w->hist = xrealloc(NULL, w->hist_n * sizeof *w->hist);
+		w->hist = sim_xrealloc(NULL, w->hist_n * sizeof *w->hist);
 
 	setup(w);
 	uint64_t limit = p->fault_us + p->settle_us + 1000000;
@@ -1065,7 +601,7 @@ int sim_run(uint64_t seed, const struct sim_params *p, struct sim_report *rep, F
 		dispatch(w, &ev);
 		rep->events++;
 		if (!w->failed)
-			check_all(w);
+			sim_check_all(w);
 		if (p->bench_window && !w->failed)
 			bench_topup(w);
 	}
