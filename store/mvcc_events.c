@@ -128,7 +128,7 @@ int store_mvcc_events(struct store_mvcc_read *rd, const struct store_mvcc_events
 			kv->value.len = h.value_len;
 		}
 		if (q->prev_kv && (tomb || h.create != main)) {
-			int r2 = mvcc__prev_kv(v, &h, main, arena, &ev->prev_kv);
+			int r2 = mvcc__prev_kv(v, h.key, h.key_len, main, arena, &ev->prev_kv);
 			if (r2)
 				return r2;
 		}

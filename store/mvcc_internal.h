@@ -25,8 +25,8 @@
  *                 prev main, prev sub (LE int64), key bytes, value bytes.
  *               Appended in revision order (MDB_APPEND). `prev` names the
  *               live put this change superseded (0 if the key did not
- *               exist): it gives watch events their prev_kv in one lookup,
- *               and tells compaction what to delete without rescanning.
+ *               exist): it tells compaction what to delete without
+ *               rescanning.
  *   lease       lease ID (sign-flipped big-endian) -> TTL, remaining TTL
  *   lease_keys  DUPSORT. lease ID -> skeys of the keys attached to it
  *   member      member ID (big-endian) -> packed etcdserverpb.Member
@@ -364,9 +364,9 @@ int mvcc__w_delete_lease_keys(struct store_mvcc_batch *b, int64_t lease);
 int mvcc__lease_exists(struct mvcc_view *v, int64_t id);
 int mvcc__lease_op(struct store_mvcc_batch *b, const struct mvcc_lease_op *op);
 
-/* prev_kv as etcd's watch reads it: the key's state at rev - 1, found by
- * following `prev` from history record (main, sub). */
-int mvcc__prev_kv(struct mvcc_view *v, const struct mvcc_hrec *h, int64_t main,
+/* prev_kv as etcd's watch reads it: the key's state at main - 1 (NULL if
+ * the key did not exist then, or main - 1 is below the compact revision). */
+int mvcc__prev_kv(struct mvcc_view *v, const uint8_t *key, size_t key_len, int64_t main,
                   struct store_mvcc_arena *a, Mvccpb__KeyValue **out);
 
 /* ---- txn (mvcc_txn.c) ---- */

@@ -283,52 +283,50 @@ static Mvccpb__KeyValue *mvcc__feed_kv(struct store_mvcc_arena *a, const uint8_t
 	return kv;
 }
 
-int mvcc__prev_kv(struct mvcc_view *v, const struct mvcc_hrec *h, int64_t main,
+int mvcc__prev_kv(struct mvcc_view *v, const uint8_t *key, size_t key_len, int64_t main,
                   struct store_mvcc_arena *a, Mvccpb__KeyValue **out)
 {
 	*out = NULL;
 	/* etcd reads prev_kv with a Range at main - 1, which fails below the
-	 * compact revision. */
+	 * compact revision. The index finds that state even when the key
+	 * changed several times within revision main (a from-key delete, a
+	 * put and a delete of it in one txn), where `prev` links would stop
+	 * at the put that recreated the key. */
 	if (main - 1 < v->compact_rev)
 		return 0;
-	struct mvcc_hrec cur = *h;
-	int64_t pm = cur.prev_main, ps = cur.prev_sub;
-	while (pm != 0) {
-		struct mvcc_hrec p;
-		int rc = mvcc__hist_get(v, pm, ps, &p);
-		if (rc == -ENOENT)
-			return STORE_MVCC_EDAMAGED;
-		if (rc)
-			return rc;
-		if (pm < main) {
-			Mvccpb__KeyValue *kv = store_mvcc_arena_alloc(a, sizeof(*kv));
-			if (!kv)
-				return -ENOMEM;
-			mvccpb__key_value__init(kv);
-			kv->key.data = v->copy ? mvcc__dup(a, p.key, p.key_len) : (uint8_t *)p.key;
-			kv->key.len = p.key_len;
-			kv->value.data =
-			    v->copy ? mvcc__dup(a, p.value, p.value_len) : (uint8_t *)p.value;
-			kv->value.len = p.value_len;
-			if ((p.key_len && !kv->key.data) || (p.value_len && !kv->value.data))
-				return -ENOMEM;
-			kv->create_revision = p.create;
-			kv->mod_revision = pm;
-			kv->version = p.version;
-			kv->lease = p.lease;
-			*out = kv;
-			return 0;
-		}
-		/* Superseded within the same revision: keep looking back. */
-		pm = p.prev_main;
-		ps = p.prev_sub;
-	}
+	uint8_t sk[MVCC_SKEY_LONG];
+	MDB_val skey = {mvcc__skey(key, key_len, sk), sk};
+	struct mvcc_irec at;
+	int rc = mvcc__idx_at(v, &skey, main - 1, &at);
+	if (rc == -ENOENT || (!rc && (at.flags & MVCC_IREC_TOMB)))
+		return 0;
+	if (rc)
+		return rc;
+	struct mvcc_hrec p;
+	rc = mvcc__hist_get(v, at.main, at.sub, &p);
+	if (rc)
+		return rc == -ENOENT ? STORE_MVCC_EDAMAGED : rc;
+	Mvccpb__KeyValue *kv = store_mvcc_arena_alloc(a, sizeof(*kv));
+	if (!kv)
+		return -ENOMEM;
+	mvccpb__key_value__init(kv);
+	kv->key.data = v->copy ? mvcc__dup(a, p.key, p.key_len) : (uint8_t *)p.key;
+	kv->key.len = p.key_len;
+	kv->value.data = v->copy ? mvcc__dup(a, p.value, p.value_len) : (uint8_t *)p.value;
+	kv->value.len = p.value_len;
+	if ((p.key_len && !kv->key.data) || (p.value_len && !kv->value.data))
+		return -ENOMEM;
+	kv->create_revision = p.create;
+	kv->mod_revision = at.main;
+	kv->version = p.version;
+	kv->lease = p.lease;
+	*out = kv;
 	return 0;
 }
 
 static int mvcc__feed_event(struct store_mvcc_batch *b, bool del, const uint8_t *key,
                             size_t key_len, const uint8_t *value, size_t value_len,
-                            const struct mvcc_irec *r, const struct mvcc_hrec *h)
+                            const struct mvcc_irec *r)
 {
 	struct store_mvcc_arena *a = b->feed_arena;
 	Mvccpb__Event *ev = store_mvcc_arena_alloc(a, sizeof(*ev));
@@ -347,7 +345,7 @@ static int mvcc__feed_event(struct store_mvcc_batch *b, bool del, const uint8_t 
 	}
 	bool create = !del && r->create == r->main;
 	if ((b->flags & STORE_MVCC_FEED_PREV_KV) && !create) {
-		int rc = mvcc__prev_kv(&b->v, h, r->main, a, &ev->prev_kv);
+		int rc = mvcc__prev_kv(&b->v, key, key_len, r->main, a, &ev->prev_kv);
 		if (rc)
 			return mvcc__fail(b, rc);
 	}
@@ -431,7 +429,7 @@ int mvcc__w_put(struct store_mvcc_batch *b, const uint8_t *key, size_t key_len,
 			return rc;
 	}
 	if (b->flags & STORE_MVCC_FEED) {
-		rc = mvcc__feed_event(b, false, key, key_len, value, value_len, &r, &h);
+		rc = mvcc__feed_event(b, false, key, key_len, value, value_len, &r);
 		if (rc)
 			return rc;
 	}
@@ -460,7 +458,7 @@ static int mvcc__w_delete_one(struct store_mvcc_batch *b, const MDB_val *skey, c
 	if (cur->lease && (rc = mvcc__lease_attach(b, cur->lease, skey, false)))
 		return rc;
 	if (b->flags & STORE_MVCC_FEED) {
-		rc = mvcc__feed_event(b, true, key, key_len, NULL, 0, &r, &h);
+		rc = mvcc__feed_event(b, true, key, key_len, NULL, 0, &r);
 		if (rc)
 			return rc;
 	}
