@@ -40,8 +40,26 @@ M = PB.msg
 HOT_STREAMS = 10
 HOT_PER_STREAM = 100
 HOT_PUTS = 50
-BIG_PUTS = 2000
+BIG_OPS = 2000
 BIG_VALUE = 10 * 1024
+
+# The watchers of the slow stream: (key, range_end, filters, prev_kv).
+SLOW_WATCHERS = [
+    (b"big/", b"big0", [], True),        # the whole prefix, with prev_kv
+    (b"big/0007", b"", [], False),       # one key
+    (b"big/", b"big0", [1], False),      # the prefix without deletes (NODELETE)
+    (b"big/0050", b"big/0060", [0], False),  # a range without puts (NOPUT)
+]
+
+
+def matches(w, ev):
+    key, end, filters, _ = w
+    _, typ, k, _ = ev
+    if (typ == "PUT" and 0 in filters) or (typ == "DELETE" and 1 in filters):
+        return False
+    if not end:
+        return k == key
+    return key <= k < end
 
 
 class Stream:
@@ -78,23 +96,22 @@ class Stream:
         except grpc.RpcError as e:
             self.ended = "%s %s" % (e.code().name, e.details())
 
-    def create(self, key, end=b"", prev_kv=False, start=0):
+    def create(self, key, end=b"", prev_kv=False, start=0, filters=()):
         r = M("etcdserverpb.WatchRequest")()
         r.create_request.key = key
         r.create_request.range_end = end
         r.create_request.prev_kv = prev_kv
         r.create_request.start_revision = start
+        r.create_request.filters.extend(filters)
         self.q.put(r)
 
-    def events_by_watcher(self):
+    def responses_by_watcher(self):
         with self.lock:
             rs = list(self.resps)
         out = {}
         for r in rs:
-            if r.created or r.canceled:
-                out.setdefault(r.watch_id, [])
-                continue
-            out.setdefault(r.watch_id, []).extend(r.events)
+            if not (r.created or r.canceled):
+                out.setdefault(r.watch_id, []).append(r)
         return out
 
     def created(self):
@@ -130,22 +147,62 @@ def sanitized():
         return False
 
 
-def check_sequence(evs, want_keys, what, prev_kv=False):
-    """evs: the events one watcher got; want_keys: [(rev, key, value)] in order."""
-    got = [(e.kv.mod_revision, e.kv.key, e.kv.value) for e in evs]
-    if got != want_keys:
-        missing = sorted(set(want_keys) - set(got))[:3]
-        extra = sorted(set(got) - set(want_keys))[:3]
+def check_watcher(resps, want, what, prev_kv=False, model_prev=None):
+    """resps: one watcher's responses; want: [(rev, type, key, value)]."""
+    evs = [e for r in resps for e in r.events]
+    got = [(e.kv.mod_revision, "DELETE" if e.type == 1 else "PUT", e.kv.key, e.kv.value)
+           for e in evs]
+    if got != want:
+        missing = sorted(set(want) - set(got))[:3]
+        extra = sorted(set(got) - set(want))[:3]
         dup = len(got) - len(set(got))
         raise AssertionError("%s: %d events, want %d (missing %s, extra %s, duplicates %d)" % (
-            what, len(got), len(want_keys), missing, extra, dup))
+            what, len(got), len(want), [m[:3] for m in missing], [x[:3] for x in extra], dup))
+    # A revision is never split between responses (etcd's Atomic guarantee).
+    seen = {}
+    for i, r in enumerate(resps):
+        for e in r.events:
+            j = seen.setdefault(e.kv.mod_revision, i)
+            assert j == i, "%s: revision %d split between responses" % (what, e.kv.mod_revision)
     if prev_kv:
-        last = {}
-        for e in evs:
-            if e.kv.key in last:
-                assert e.HasField("prev_kv") and e.prev_kv.value == last[e.kv.key], \
-                    "%s: wrong prev_kv at revision %d" % (what, e.kv.mod_revision)
-            last[e.kv.key] = e.kv.value
+        for e, w in zip(evs, want):
+            p = model_prev[(w[0], w[2])]
+            if p is None:
+                assert not e.HasField("prev_kv"), "%s: prev_kv on a create" % what
+            else:
+                assert e.HasField("prev_kv") and e.prev_kv.value == p, \
+                    "%s: wrong prev_kv at revision %d" % (what, w[0])
+
+
+def workload(kv):
+    """BIG_OPS writes under big/: puts, txns of three puts (one revision,
+    three events) and deletes. Returns the events in order and, for each
+    (revision, key), the value before it (None for a create)."""
+    events, prev, cur = [], {}, {}
+    for i in range(BIG_OPS):
+        k = b"big/%04d" % (i % 100)
+        v = (b"%06d" % i) * (BIG_VALUE // 6)
+        if i % 10 == 9:
+            keys = [b"big/%04d" % ((i + d) % 100) for d in range(3)]
+            ok, resp = kv.transaction(compare=[], success=[kv.transactions.put(x, v)
+                                                           for x in keys], failure=[])
+            rev = resp[0].response_put.header.revision  # inner headers carry it
+            for x in keys:
+                events.append((rev, "PUT", x, v))
+                prev[(rev, x)] = cur.get(x)
+                cur[x] = v
+        elif i % 10 == 5:
+            r = kv.delete(k, return_response=True)
+            if r.deleted:
+                rev = r.header.revision
+                events.append((rev, "DELETE", k, b""))
+                prev[(rev, k)] = cur.pop(k)
+        else:
+            rev = kv.put(k, v).header.revision
+            events.append((rev, "PUT", k, v))
+            prev[(rev, k)] = cur.get(k)
+            cur[k] = v
+    return events, prev
 
 
 def run(kind):
@@ -167,22 +224,27 @@ def run(kind):
         fast.create(b"big/", b"big0", prev_kv=True)
         pause = threading.Event()
         slow = Stream(ch, pause=pause)
-        slow.create(b"big/", b"big0", prev_kv=True)
+        for key, end, filters, prev_kv in SLOW_WATCHERS:
+            slow.create(key, end, prev_kv=prev_kv, filters=filters)
         pause.set()
         wait_for(lambda: all(s.created() == HOT_PER_STREAM for s in hot) and
-                 fast.created() == 1 and slow.created() == 1, 30, "1002 watchers created")
+                 fast.created() == 1 and slow.created() == len(SLOW_WATCHERS), 30,
+                 "the watchers to be created")
         pause.clear()  # the slow client stops reading now
 
         py = etcd3.client(host="127.0.0.1", port=m.client_port)
         py_events = []
+        py_done = threading.Event()
         it, cancel = py.watch_prefix("big/")
 
         def consume():
             for e in it:
-                py_events.append((e.mod_revision, e.key, e.value))
-                if len(py_events) == BIG_PUTS:
+                t = "DELETE" if isinstance(e, etcd3.events.DeleteEvent) else "PUT"
+                py_events.append((e.mod_revision, t, e.key, e.value))
+                if py_done.is_set() and len(py_events) >= py_want[0]:
                     return
 
+        py_want = [1 << 30]
         pt = threading.Thread(target=consume, daemon=True)
         pt.start()
         time.sleep(0.5)
@@ -192,33 +254,36 @@ def run(kind):
         for i in range(HOT_PUTS):
             v = b"h%d" % i
             r = kv.put("hot", v)
-            hot_want.append((r.header.revision, b"hot", v))
-        big_want = []
+            hot_want.append((r.header.revision, "PUT", b"hot", v))
         t0 = time.time()
-        for i in range(BIG_PUTS):
-            k = b"big/%04d" % (i % 100)
-            v = (b"%06d" % i) * (BIG_VALUE // 6)
-            r = kv.put(k, v)
-            big_want.append((r.header.revision, k, v))
+        big, big_prev = workload(kv)
         write_s = time.time() - t0
         rss_peak = rss_kib(pid)
+        py_want[0] = len(big)
+        py_done.set()
+        want = [[ev for ev in big if matches(w, ev)] for w in SLOW_WATCHERS]
+
+        def count(stream):
+            return sum(len(r.events) for rs in stream.responses_by_watcher().values()
+                       for r in rs)
 
         # Everyone but the slow reader is done while it is still paused.
-        wait_for(lambda: all(len(evs) == HOT_PUTS for s in hot
-                             for evs in s.events_by_watcher().values()), 60,
+        wait_for(lambda: all(sum(len(r.events) for r in rs) == HOT_PUTS for s in hot
+                             for rs in s.responses_by_watcher().values()), 60,
                  "1000 hot watchers to get %d events each" % HOT_PUTS)
-        wait_for(lambda: sum(len(v) for v in fast.events_by_watcher().values()) == BIG_PUTS,
-                 60, "the fast prefix watcher")
+        wait_for(lambda: count(fast) == len(big), 60, "the fast prefix watcher")
         pt.join(60)
-        slow_before = sum(len(v) for v in slow.events_by_watcher().values())
-        assert slow_before < BIG_PUTS, "the slow reader was not slowed (test too small?)"
+        slow_before = count(slow)
+        slow_total = sum(len(x) for x in want)
+        assert slow_before < slow_total, "the slow reader was not slowed (test too small?)"
         for s in hot:
-            byw = s.events_by_watcher()
+            byw = s.responses_by_watcher()
             assert len(byw) == HOT_PER_STREAM, "a hot stream has %d watchers" % len(byw)
-            for wid, evs in byw.items():
-                check_sequence(evs, hot_want, "hot watcher %d" % wid)
-        check_sequence(list(fast.events_by_watcher().values())[0], big_want, "fast prefix", True)
-        assert py_events == big_want, "python3-etcd3 iterator: %d events" % len(py_events)
+            for wid, rs in byw.items():
+                check_watcher(rs, hot_want, "hot watcher %d" % wid)
+        check_watcher(fast.responses_by_watcher()[0], big, "fast prefix", True, big_prev)
+        assert py_events == big, "python3-etcd3 iterator: %d events, want %d" % (
+            len(py_events), len(big))
 
         metrics = None
         if kind == "cairn":
@@ -232,20 +297,21 @@ def run(kind):
         # The slow reader resumes and gets everything, once, in order.
         pause.set()
         try:
-            wait_for(lambda: sum(len(v) for v in slow.events_by_watcher().values()) >= BIG_PUTS,
-                     120, "the slow reader to catch up")
+            wait_for(lambda: count(slow) >= slow_total, 120, "the slow reader to catch up")
         except AssertionError:
-            print("slow reader: %d events, stream %s" % (
-                sum(len(v) for v in slow.events_by_watcher().values()), slow.ended))
+            print("slow reader: %d events of %d, stream %s" % (count(slow), slow_total,
+                                                               slow.ended))
             raise
         time.sleep(0.5)
-        check_sequence(list(slow.events_by_watcher().values())[0], big_want, "slow prefix", True)
+        byw = slow.responses_by_watcher()
+        for i, w in enumerate(SLOW_WATCHERS):
+            check_watcher(byw.get(i, []), want[i], "slow watcher %d" % i, w[3], big_prev)
 
         growth = rss_peak - rss0
-        print("%s: %d watchers, %d + %d puts in %.1fs; slow reader had %d/%d events while "
-              "paused; RSS %d -> %d KiB" % (kind, HOT_STREAMS * HOT_PER_STREAM + 3, HOT_PUTS,
-                                            BIG_PUTS, write_s, slow_before, BIG_PUTS, rss0,
-                                            rss_peak))
+        print("%s: %d watchers, %d + %d writes (%d events) in %.1fs; the slow stream had "
+              "%d/%d events while paused; RSS %d -> %d KiB" % (
+                  kind, HOT_STREAMS * HOT_PER_STREAM + 2 + len(SLOW_WATCHERS), HOT_PUTS,
+                  BIG_OPS, len(big), write_s, slow_before, slow_total, rss0, rss_peak))
         # 20 MiB went by the paused reader; its stream may hold its high-water
         # mark plus one catch-up response, not the whole backlog.
         # etcd's Go heap is not ours to bound; ASan's quarantine is not ours.
