@@ -298,10 +298,20 @@ static void do_issue(struct bench *b, struct bench_client *c)
 	int rv = b->wl->issue(b, c);
 	if (rv >= 0)
 		return;
-	/* Never went out (the connection is going away, the stream ended):
-	 * count it and try again a little later, not in a tight loop. */
+	/* Never went out. A connection going away (its state callback is
+	 * about to come) is not a request: wait for it to come back. Anything
+	 * else (a stream that ended) counts, and is tried again a little
+	 * later, not in a tight loop. */
 	c->busy = false;
 	b->inflight--;
+	if (rv == -ENOTCONN) {
+		if (c->measured)
+			b->issued--;
+		c->conn->ready = false;
+		c->next = c->conn->parked;
+		c->conn->parked = c;
+		return;
+	}
 	if (c->measured) {
 		b->completed++;
 		errtab_add(&b->rep.all.err, RPC_UNAVAILABLE, rpc_strerror(rv));

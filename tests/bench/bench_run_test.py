@@ -58,7 +58,7 @@ def bench_json(binary, *args):
     check(all(a <= b + 1e-9 for a, b in zip(lat, lat[1:])) and lat[0] > 0,
           "%s: latencies not ordered: %s" % (" ".join(args), lat))
     check(obj.get("requests_per_sec", 0) > 0, "%s: no throughput" % " ".join(args))
-    shown = " ".join(x for x in args if "127.0.0.1" not in x)
+    shown = " ".join(x for x in args if "127.0.0.1" not in x and x != "--endpoints")
     sys.stdout.write("ok  %-70s %8.0f req/s  p99 %.2f ms\n" % (
         shown[:70], obj.get("requests_per_sec", 0), obj.get("p99_ms", 0)))
     return obj
