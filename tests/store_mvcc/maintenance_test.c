@@ -233,6 +233,37 @@ Test(maint, a_feed_outlives_the_next_batch)
 	store_mvcc_arena_destroy(&f2);
 }
 
+Test(maint, prev_kv_is_the_state_before_the_revision_even_within_one_txn)
+{
+	th_put(s, "k", "old"); /* 2 */
+	/* From-key deletes are empty intervals for the duplicate check, so one
+	 * txn may delete k, recreate it and delete it again. */
+	Etcdserverpb__TxnRequest *t =
+	    th_txn(NULL,
+	           (Etcdserverpb__RequestOp *[]){th_op_del("a", ""), th_op_put("k", "new"),
+	                                         th_op_del("j", ""), NULL},
+	           NULL);
+	struct store_mvcc_arena feed;
+	store_mvcc_arena_init(&feed, 0);
+	struct store_mvcc_batch *b;
+	Etcdserverpb__TxnResponse *tr;
+	cr_assert_eq(store_mvcc_batch_begin(s, STORE_MVCC_FEED_PREV_KV, &feed, &b), 0);
+	cr_assert_eq(store_mvcc_txn(b, t, &th_arena, &tr), 0);
+	struct store_mvcc_feed f;
+	cr_assert_eq(store_mvcc_batch_commit(b, &f), 0);
+	cr_assert_eq(f.n_events, 3);
+	/* DELETE k, PUT k (a create: no prev), DELETE k: both deletes see
+	 * k as it was at revision 2, as etcd's Range at revision 2 does. */
+	cr_assert(th_eq(f.events[0]->prev_kv->value, "old"));
+	cr_assert_null(f.events[1]->prev_kv);
+	cr_assert_not_null(f.events[2]->prev_kv);
+	cr_assert(th_eq(f.events[2]->prev_kv->value, "old"));
+	struct store_mvcc_events h = history(3, 0, true, 0, NULL, NULL);
+	cr_assert_eq(h.n_events, 3);
+	cr_assert(th_eq(h.events[2]->prev_kv->value, "old"));
+	store_mvcc_arena_destroy(&feed);
+}
+
 Test(maint, history_is_bounded_but_never_splits_a_revision)
 {
 	th_put(s, "a", "1"); /* 2 */
