@@ -36,7 +36,8 @@
  *   - Lessor calls (store_mvcc_lease_promote, _expired, _renew, ...),
  *     store_mvcc_sync, store_mvcc_state, the quota and check helpers,
  *     snapshots: any thread, internally synchronised.
- *   - store_mvcc_defrag and store_mvcc_install: any thread; they wait for
+ *   - store_mvcc_defrag and store_mvcc_install: any thread (but not one
+ *     holding an open batch: they would wait for it forever); they wait for
  *     the open batch to finish and keep new batches out while they run.
  *     Readers are never blocked: read contexts begun before the swap keep
  *     reading the old file until they end (see ON DISK).
