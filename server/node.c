@@ -549,6 +549,7 @@ static int recover(struct node *n, struct raft_boot *boot, struct raft_entry **e
 	n->queued_apply = ms.applied_index;
 	n->commit = boot->hard_state.commit;
 	n->term = ws.hard_state.term;
+	n->saved_hs = boot->hard_state;
 	n->last_snapshot_index = ms.applied_index;
 	LOGI("recovered",
 	     LF_HEX("local-member-id", n->id) LF_HEX("cluster-id", n->cluster_id)

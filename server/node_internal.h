@@ -273,7 +273,8 @@ struct node {
 	struct persist_rec *persist;
 	size_t persist_head, persist_n, persist_cap;
 	uint64_t durable_seq;
-	uint64_t last_snapshot_index; /* raft_snapshot_available() so far */
+	struct raft_hard_state saved_hs; /* last queued to the WAL */
+	uint64_t last_snapshot_index;    /* raft_snapshot_available() so far */
 	bool snapshotting;
 	bool installing;
 

@@ -188,10 +188,20 @@ void node__process_ready(struct node *n)
 			store_core_entries(n, &rd);
 		for (size_t i = 0; i < rd.n_messages; i++)
 			node__send(n, &rd.messages[i]);
-		if (rd.hard_state_changed) {
+		/* Like etcd's MustSync: a change of the commit index alone is not
+		 * worth a sync (raft.md C1: the commit index may restart lower;
+		 * recovery starts from the store's applied index anyway). It is
+		 * written with the next term or vote change. */
+		if (rd.hard_state_changed && (rd.hard_state.term != n->saved_hs.term ||
+		                              rd.hard_state.vote != n->saved_hs.vote)) {
 			struct store_wal_hard_state hs = {.term = rd.hard_state.term,
 			                                  .vote = rd.hard_state.vote,
 			                                  .commit = rd.hard_state.commit};
+			if (getenv("CAIRN_TRACE_RAFT"))
+				LOGD("save hard state",
+				     LF_U64("term", hs.term) LF_HEX("vote", hs.vote)
+				         LF_U64("commit", hs.commit));
+			n->saved_hs = rd.hard_state;
 			int rc = store_wal_save_hard_state(n->wal, &hs);
 			if (rc) {
 				LOGE("cannot save the hard state: stopping",
@@ -199,10 +209,10 @@ void node__process_ready(struct node *n)
 				node__request_stop(n, 1);
 				return;
 			}
-			if (rd.hard_state.commit > n->commit) {
-				n->m.proposals_committed += rd.hard_state.commit - n->commit;
-				n->commit = rd.hard_state.commit;
-			}
+		}
+		if (rd.hard_state_changed && rd.hard_state.commit > n->commit) {
+			n->m.proposals_committed += rd.hard_state.commit - n->commit;
+			n->commit = rd.hard_state.commit;
 		}
 		if (rd.persist.seq || rd.n_after_persist) {
 			struct persist_rec *r = persist_push(n);
