@@ -165,6 +165,26 @@ static int find_leader(struct bench *b)
 
 static void bench_next(struct bench *b, struct bench_client *c);
 
+/* Wait lists are singly linked through client->next. */
+static void park(struct bench_client **list, struct bench_client *c)
+{
+	c->next = *list;
+	*list = c;
+}
+
+/* Takes the whole list, then lets each client try again. */
+static void resume_all(struct bench *b, struct bench_client **list)
+{
+	struct bench_client *c = *list;
+	*list = NULL;
+	while (c) {
+		struct bench_client *next = c->next;
+		c->next = NULL;
+		bench_next(b, c);
+		c = next;
+	}
+}
+
 static void conn_state(struct rpc_client *rc, enum rpc_client_state st, int err, void *arg);
 
 static int conn_dial(struct bench_conn *cn)
@@ -197,14 +217,7 @@ static void conn_state(struct rpc_client *rc, enum rpc_client_state st, int err,
 	struct bench *b = cn->b;
 	if (st == RPC_CLIENT_READY) {
 		cn->ready = true;
-		struct bench_client *c = cn->parked;
-		cn->parked = NULL;
-		while (c) {
-			struct bench_client *next = c->next;
-			c->next = NULL;
-			bench_next(b, c);
-			c = next;
-		}
+		resume_all(b, &cn->parked);
 		return;
 	}
 	if (st != RPC_CLIENT_FAILED && st != RPC_CLIENT_CLOSED && st != RPC_CLIENT_DRAINING)
@@ -276,14 +289,7 @@ static void maybe_finish(struct bench *b)
 static void retry_cb(uv_timer_t *t)
 {
 	struct bench *b = t->data;
-	struct bench_client *c = b->retry;
-	b->retry = NULL;
-	while (c) {
-		struct bench_client *next = c->next;
-		c->next = NULL;
-		bench_next(b, c);
-		c = next;
-	}
+	resume_all(b, &b->retry);
 }
 
 static void do_issue(struct bench *b, struct bench_client *c)
@@ -308,8 +314,7 @@ static void do_issue(struct bench *b, struct bench_client *c)
 		if (c->measured)
 			b->issued--;
 		c->conn->ready = false;
-		c->next = c->conn->parked;
-		c->conn->parked = c;
+		park(&c->conn->parked, c);
 		return;
 	}
 	if (c->measured) {
@@ -318,8 +323,7 @@ static void do_issue(struct bench *b, struct bench_client *c)
 		if (c->sub)
 			errtab_add(&c->sub->err, RPC_UNAVAILABLE, rpc_strerror(rv));
 	}
-	c->next = b->retry;
-	b->retry = c;
+	park(&b->retry, c);
 	if (!uv_is_active((uv_handle_t *)&b->retry_timer))
 		uv_timer_start(&b->retry_timer, retry_cb, RETRY_MS, 0);
 }
@@ -336,8 +340,7 @@ static void start_request(struct bench *b, struct bench_client *c)
 		return;
 	}
 	if (!c->conn->ready) {
-		c->next = c->conn->parked;
-		c->conn->parked = c;
+		park(&c->conn->parked, c);
 		return;
 	}
 	do_issue(b, c);
@@ -431,8 +434,7 @@ void bench_complete(struct bench *b, struct bench_client *c, int code, const cha
 		}
 	}
 	if (code == RPC_UNAVAILABLE && !c->conn->ready) {
-		c->next = c->conn->parked;
-		c->conn->parked = c;
+		park(&c->conn->parked, c);
 		maybe_finish(b);
 		return;
 	}
