@@ -120,6 +120,7 @@ void raft__become_leader(struct raft *r)
 	r->uncommitted_from = last + 1;
 	r->read_round_needed = false;
 	raft__read_lease_reset(r);
+	r->lease_off = false;
 
 	/* §6.4 step 1 / C5: a no-op of the new term, so that the commit index
 	 * becomes known (Figure 8: older entries commit only through it). */
@@ -238,6 +239,11 @@ int raft_campaign(struct raft *r)
 		return RAFT_ENOTVOTER;
 	if (r->role == RAFT_LEADER)
 		return 0;
+	/* Our own vote is bound by C9 like anyone's: voting for ourselves
+	 * while we still hear a leader would cut its lease short. */
+	if (r->cfg.read_mode == RAFT_READ_LEASE && r->leader != RAFT_NONE &&
+	    r->election_elapsed < r->cfg.election_ticks)
+		return RAFT_ENOTREADY;
 	raft__hup(r, false);
 	return 0;
 }

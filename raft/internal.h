@@ -234,6 +234,8 @@ struct raft {
 	bool read_round_needed;
 	uint64_t round_tick[64]; /* tick at which round k was sent, k % 64 */
 	uint64_t lease_until;    /* lease reads: valid while ticks < lease_until */
+	uint64_t lease_floor;    /* rounds up to here prove no lease */
+	bool lease_off;          /* a transfer began this term: no more leases */
 	struct forwarded_read *fwd;
 	size_t n_fwd;
 	size_t cap_fwd;

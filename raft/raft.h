@@ -523,7 +523,9 @@ void raft_snapshot_sent(struct raft *r, uint64_t peer, bool ok);
 /* A message to peer could not be delivered: stop pipelining to it (probe). */
 void raft_report_unreachable(struct raft *r, uint64_t peer);
 
-/* Starts an election now (a voter only; RAFT_ENOTVOTER otherwise). */
+/* Starts an election now (a voter only; RAFT_ENOTVOTER otherwise). In lease
+ * mode it is refused with RAFT_ENOTREADY while this node still hears a
+ * leader: its own vote would cut that leader's lease short. */
 int raft_campaign(struct raft *r);
 
 /* ---- Updates -------------------------------------------------------------- */

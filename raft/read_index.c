@@ -17,8 +17,11 @@
  * last CheckQuorum: every voter that acknowledged it refuses votes for an
  * election timeout after receiving it (C9), so no other leader can exist
  * before sent + E ticks. We stop one tick short, which assumes clock rates
- * agree within a tick per election timeout. The lease is dropped during a
- * leadership transfer (whose votes bypass C9) and on configuration changes.
+ * agree within a tick per election timeout. A leadership transfer's votes
+ * bypass C9, and its TIMEOUT_NOW may arrive late, even after the transfer
+ * was abandoned: once a leader starts a transfer it serves no lease read
+ * for the rest of its term. A configuration change drops the lease, and
+ * rounds sent before a drop never revive it.
  *   4./5. The host waits until applied >= read index, then reads.
  * A follower forwards the request to the leader and relays the answer; when
  * its leader changes, or an answer does not come within two election
@@ -47,7 +50,7 @@ static bool single_voter(const struct raft *r)
 
 static bool lease_valid(const struct raft *r)
 {
-	return r->cfg.read_mode == RAFT_READ_LEASE && r->transferee == RAFT_NONE &&
+	return r->cfg.read_mode == RAFT_READ_LEASE && r->transferee == RAFT_NONE && !r->lease_off &&
 	       r->ticks < r->lease_until;
 }
 
@@ -120,6 +123,7 @@ uint64_t raft__read_round_start(struct raft *r)
 void raft__read_lease_reset(struct raft *r)
 {
 	r->lease_until = 0;
+	r->lease_floor = r->read_round;
 }
 
 void raft__read_flush(struct raft *r)
@@ -154,7 +158,8 @@ void raft__read_check(struct raft *r)
 	if (n == 0)
 		return;
 	uint64_t confirmed = v[raft__quorum(r) - 1];
-	if (confirmed > 0 && r->read_round - confirmed < 64 && r->cfg.election_ticks > 1) {
+	if (confirmed > r->lease_floor && r->read_round - confirmed < 64 &&
+	    r->cfg.election_ticks > 1) {
 		uint64_t until = r->round_tick[confirmed % 64] + r->cfg.election_ticks - 1;
 		if (until > r->lease_until)
 			r->lease_until = until;

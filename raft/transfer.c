@@ -21,6 +21,7 @@ int raft_transfer_leadership(struct raft *r, uint64_t target)
 		return 0;
 	r->transferee = target;
 	raft__read_lease_reset(r);
+	r->lease_off = true;
 	/* The abort deadline is one election timeout from now. */
 	r->election_elapsed = 0;
 	struct progress *p = raft__progress(r, target);

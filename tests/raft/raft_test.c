@@ -469,6 +469,25 @@ Test(read_index, lease_reads_skip_the_round_until_the_lease_runs_out)
 	fx_free(f);
 }
 
+Test(read_index, no_lease_after_a_transfer_began_in_the_term)
+{
+	/* The target's election bypasses the vote denial leases rest on, and
+	 * its TIMEOUT_NOW may arrive after the transfer was abandoned (soak
+	 * seed 123433). */
+	struct fx *f = fx_new();
+	cr_assert_eq(fx_run(f, "cluster 3 lease=1\ntick 2 10\ntick 3 10\ncampaign 1\nstabilize\n"
+	                       "tick 1\nstabilize\ntransfer 1 2\ndrop\ntick 1 10\n"
+	                       "deliver type=heartbeat\ndeliver type=heartbeat-resp\n"
+	                       "expect-role 1 leader"),
+	             0, "%s", fx_take(f));
+	fx_take(f);
+	cr_assert_eq(fx_run(f, "read 1 5\nqueue"), 0);
+	const char *out = fx_take(f);
+	cr_assert_null(strstr(out, "1 read ctx=5"), "answered from a lease: %s", out);
+	cr_assert_not_null(strstr(out, "heartbeat"), "%s", out);
+	fx_free(f);
+}
+
 Test(read_index, safe_reads_always_take_a_round)
 {
 	struct fx *f = fx_new();
