@@ -146,6 +146,11 @@ static void mvcc_options(const struct cairn_config *cfg, struct store_mvcc_optio
 	o->max_txn_ops = cfg->max_txn_ops;
 	o->max_request_bytes = cfg->max_request_bytes;
 	o->log_cb = mvcc_log;
+	/* Measurement only (not a supported mode): LMDB commits without
+	 * fdatasync, as etcd's backend between its periodic commits. A power
+	 * loss may corrupt the store in this mode. */
+	if (getenv("CAIRN_UNSAFE_BACKEND_NOSYNC"))
+		o->sync_mode = STORE_MVCC_SYNC_NONE;
 }
 
 /* ---- Bootstrap ------------------------------------------------------------ */
