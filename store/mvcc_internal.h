@@ -215,7 +215,7 @@ struct store_mvcc {
 	pthread_mutex_t log_mu;
 };
 
-/* ---- store (mvcc_store.c) ---- */
+/* ---- store (mvcc_store.c) and generations (mvcc_env.c) ---- */
 void mvcc__log(struct store_mvcc *s, enum store_mvcc_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int mvcc__lmdb_err(int rc);
@@ -233,6 +233,14 @@ void mvcc__env_destroy(struct mvcc_env *e, bool unlink_files);
 int mvcc__snapshot_env_open(struct store_mvcc *s, const char *path, struct mvcc_env **out);
 /* A store struct with resolved options and no directory (offline tools). */
 int mvcc__store_alloc(const struct store_mvcc_options *opts, struct store_mvcc **out);
+void mvcc__state_init(struct mvcc_meta_state *st);
+
+/* ---- the directory (mvcc_env.c) ---- */
+int mvcc__read_current(struct store_mvcc *s, uint64_t *gen);
+int mvcc__scan_dir(struct store_mvcc *s, bool *has_current, int *n_data, bool *has_gen1);
+void mvcc__remove_stale(struct store_mvcc *s, uint64_t gen);
+int mvcc__create_fresh(struct store_mvcc *s);
+int mvcc__adopt_fresh(struct store_mvcc *s);
 int mvcc__count_alarms(MDB_txn *txn, const struct mvcc_env *e, int *nospace, int *corrupt);
 int mvcc__fsync_dir(int dir_fd);
 int mvcc__check_format(MDB_txn *txn, const struct mvcc_env *e, const char *what,
@@ -369,8 +377,11 @@ int mvcc__lease_op(struct store_mvcc_batch *b, const struct mvcc_lease_op *op);
 int mvcc__prev_kv(struct mvcc_view *v, const uint8_t *key, size_t key_len, int64_t main,
                   struct store_mvcc_arena *a, Mvccpb__KeyValue **out);
 
-/* ---- txn (mvcc_txn.c) ---- */
+/* ---- checks (mvcc_check.c) ---- */
 int mvcc__check_put(struct store_mvcc *s, const Etcdserverpb__PutRequest *r);
+/* checkTxnRequest and checkIntervals; temporaries in a. */
+int mvcc__check_txn_all(struct store_mvcc *s, const Etcdserverpb__TxnRequest *r,
+                        struct store_mvcc_arena *a);
 
 /* ---- lessor (mvcc_lease.c) ---- */
 int mvcc__lessor_init(struct mvcc_lessor *l);

@@ -68,3 +68,29 @@ int store_mvcc_db_size(struct store_mvcc_read *rd, int64_t *db_size, int64_t *db
 		*db_size_in_use = size - (int64_t)(free_pages * st.ms_psize);
 	return 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Quota costs (etcdserver/quota.go)
+ * ------------------------------------------------------------------------ */
+
+int64_t store_mvcc_cost_put(const Etcdserverpb__PutRequest *req)
+{
+	return 256 + (int64_t)req->key.len + (int64_t)req->value.len;
+}
+
+static int64_t cost_ops(Etcdserverpb__RequestOp *const *ops, size_t n)
+{
+	int64_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		if (ops[i]->request_case == ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT &&
+		    ops[i]->request_put)
+			c += store_mvcc_cost_put(ops[i]->request_put);
+	return c;
+}
+
+int64_t store_mvcc_cost_txn(const Etcdserverpb__TxnRequest *req)
+{
+	int64_t s = cost_ops(req->success, req->n_success);
+	int64_t f = cost_ops(req->failure, req->n_failure);
+	return f > s ? f : s;
+}
