@@ -178,6 +178,28 @@ void api_reply(struct api *a, struct rpc_stream *s, int method, ProtobufCMessage
 		rpc_stream_finish(s, RPC_INTERNAL, "cairn: reply not queued");
 }
 
+void api_serve_read(struct api *a, struct rpc_stream *s, int method, api_read_fn fn,
+                    const void *req, bool fill_header)
+{
+	struct store_mvcc_read *rd;
+	int rc = store_mvcc_read_begin(node_store(a->n), &rd);
+	if (rc) {
+		api_fail(a, s, method, rc);
+		return;
+	}
+	ProtobufCMessage *resp = NULL;
+	rc = fn(a, rd, req, &resp);
+	if (rc) {
+		api_fail(a, s, method, rc);
+	} else {
+		if (fill_header)
+			api_fill_header(a, resp);
+		api_reply(a, s, method, resp);
+	}
+	store_mvcc_read_end(rd);
+	store_mvcc_arena_reset(&a->arena);
+}
+
 bool api_precheck(struct api *a, struct rpc_stream *s, int method, bool learner_ok)
 {
 	if (a->stopped) {

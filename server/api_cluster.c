@@ -11,12 +11,55 @@
 
 #include "server/api_internal.h"
 
-/* The member header as etcd's ClusterServer fills it. */
-static void member_header(struct api *a, Etcdserverpb__ResponseHeader *h)
+/*
+ * Every Cluster response is {header, [member], members}: one builder for
+ * the five types, through their descriptors. The header is etcd's
+ * ClusterServer header: no revision.
+ */
+union member_resp {
+	ProtobufCMessage base;
+	Etcdserverpb__MemberAddResponse add;
+	Etcdserverpb__MemberRemoveResponse remove;
+	Etcdserverpb__MemberUpdateResponse update;
+	Etcdserverpb__MemberListResponse list;
+	Etcdserverpb__MemberPromoteResponse promote;
+};
+
+static const ProtobufCMessageDescriptor *resp_descriptor(int method)
 {
+	switch (method) {
+	case API_MEMBER_ADD:
+		return &etcdserverpb__member_add_response__descriptor;
+	case API_MEMBER_REMOVE:
+		return &etcdserverpb__member_remove_response__descriptor;
+	case API_MEMBER_UPDATE:
+		return &etcdserverpb__member_update_response__descriptor;
+	case API_MEMBER_PROMOTE:
+		return &etcdserverpb__member_promote_response__descriptor;
+	default:
+		return &etcdserverpb__member_list_response__descriptor;
+	}
+}
+
+static void build(union member_resp *r, Etcdserverpb__ResponseHeader *h, struct api *a, int method,
+                  const Etcdserverpb__Member *added, Etcdserverpb__Member *const *members,
+                  size_t n_members)
+{
+	const ProtobufCMessageDescriptor *d = resp_descriptor(method);
+	protobuf_c_message_init(d, r);
 	etcdserverpb__response_header__init(h);
 	node_fill_header(a->n, h, 0);
 	h->revision = 0;
+	char *base = (char *)r;
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(d, "header");
+	*(Etcdserverpb__ResponseHeader **)(base + f->offset) = h;
+	f = protobuf_c_message_descriptor_get_field_by_name(d, "members");
+	*(size_t *)(base + f->quantifier_offset) = n_members;
+	*(Etcdserverpb__Member *const **)(base + f->offset) = members;
+	f = protobuf_c_message_descriptor_get_field_by_name(d, "member");
+	if (f)
+		*(const Etcdserverpb__Member **)(base + f->offset) = added;
 }
 
 static void members_done(void *arg, int err, const Etcdserverpb__Member *added,
@@ -28,43 +71,10 @@ static void members_done(void *arg, int err, const Etcdserverpb__Member *added,
 		api_call_fail(c, err);
 		return;
 	}
+	union member_resp r;
 	Etcdserverpb__ResponseHeader h;
-	member_header(c->a, &h);
-	switch (c->method) {
-	case API_MEMBER_ADD: {
-		Etcdserverpb__MemberAddResponse r = ETCDSERVERPB__MEMBER_ADD_RESPONSE__INIT;
-		r.header = &h;
-		r.member = (Etcdserverpb__Member *)added;
-		r.n_members = n_members;
-		r.members = (Etcdserverpb__Member **)members;
-		api_call_reply(c, &r.base);
-		break;
-	}
-	case API_MEMBER_REMOVE: {
-		Etcdserverpb__MemberRemoveResponse r = ETCDSERVERPB__MEMBER_REMOVE_RESPONSE__INIT;
-		r.header = &h;
-		r.n_members = n_members;
-		r.members = (Etcdserverpb__Member **)members;
-		api_call_reply(c, &r.base);
-		break;
-	}
-	case API_MEMBER_UPDATE: {
-		Etcdserverpb__MemberUpdateResponse r = ETCDSERVERPB__MEMBER_UPDATE_RESPONSE__INIT;
-		r.header = &h;
-		r.n_members = n_members;
-		r.members = (Etcdserverpb__Member **)members;
-		api_call_reply(c, &r.base);
-		break;
-	}
-	default: {
-		Etcdserverpb__MemberPromoteResponse r = ETCDSERVERPB__MEMBER_PROMOTE_RESPONSE__INIT;
-		r.header = &h;
-		r.n_members = n_members;
-		r.members = (Etcdserverpb__Member **)members;
-		api_call_reply(c, &r.base);
-		break;
-	}
-	}
+	build(&r, &h, c->a, c->method, added, members, n_members);
+	api_call_reply(c, &r.base);
 }
 
 static void started(struct api_call *c)
@@ -116,31 +126,26 @@ void api_member_promote(struct rpc_stream *s, const ProtobufCMessage *m, const u
 	started(c);
 }
 
+static int member_list_read(struct api *a, struct store_mvcc_read *rd, const void *req,
+                            ProtobufCMessage **resp)
+{
+	Etcdserverpb__Member **members;
+	size_t n;
+	int rc = store_mvcc_members(rd, &a->arena, &members, &n);
+	if (rc)
+		return rc;
+	union member_resp *r = store_mvcc_arena_alloc(&a->arena, sizeof *r);
+	Etcdserverpb__ResponseHeader *h = store_mvcc_arena_alloc(&a->arena, sizeof *h);
+	if (!r || !h)
+		return -ENOMEM;
+	build(r, h, a, API_MEMBER_LIST, NULL, members, n);
+	*resp = &r->base;
+	return 0;
+}
+
 void api_member_list(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *b, size_t n)
 {
 	struct api *a = api_ref(s)->a;
-	if (!api_precheck(a, s, API_MEMBER_LIST, false))
-		return;
-	struct store_mvcc_read *rd;
-	int rc = store_mvcc_read_begin(node_store(a->n), &rd);
-	if (rc) {
-		api_fail(a, s, API_MEMBER_LIST, rc);
-		return;
-	}
-	Etcdserverpb__Member **members;
-	size_t n_members;
-	rc = store_mvcc_members(rd, &a->arena, &members, &n_members);
-	if (rc) {
-		api_fail(a, s, API_MEMBER_LIST, rc);
-	} else {
-		Etcdserverpb__ResponseHeader h;
-		member_header(a, &h);
-		Etcdserverpb__MemberListResponse r = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
-		r.header = &h;
-		r.n_members = n_members;
-		r.members = members;
-		api_reply(a, s, API_MEMBER_LIST, &r.base);
-	}
-	store_mvcc_read_end(rd);
-	store_mvcc_arena_reset(&a->arena);
+	if (api_precheck(a, s, API_MEMBER_LIST, false))
+		api_serve_read(a, s, API_MEMBER_LIST, member_list_read, NULL, false);
 }

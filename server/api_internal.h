@@ -158,6 +158,17 @@ void api_count_cancel(struct api *a, int method, int code);
 void api_fill_header(struct api *a, ProtobufCMessage *resp);
 
 /*
+ * Serves a read from a fresh read context: fn builds the response in
+ * a->arena (keys and values may point into LMDB), then its header is
+ * completed (if fill_header) and it is sent before the context ends and the
+ * arena is reset. fn returns 0 or the error to answer.
+ */
+typedef int (*api_read_fn)(struct api *a, struct store_mvcc_read *rd, const void *req,
+                           ProtobufCMessage **resp);
+void api_serve_read(struct api *a, struct rpc_stream *s, int method, api_read_fn fn,
+                    const void *req, bool fill_header);
+
+/*
  * The checks etcd's interceptors make before any handler: a stopped
  * server, a learner (unless learner_ok), "hasleader" metadata without a
  * leader. Returns true to go on; otherwise s has been answered.

@@ -24,44 +24,26 @@ static struct store_mvcc *store_of(struct api *a)
 
 /* ---- reads --------------------------------------------------------------- */
 
+static int range_read(struct api *a, struct store_mvcc_read *rd, const void *req,
+                      ProtobufCMessage **resp)
+{
+	return store_mvcc_range(rd, req, &a->arena, (Etcdserverpb__RangeResponse **)resp);
+}
+
+static int txn_read(struct api *a, struct store_mvcc_read *rd, const void *req,
+                    ProtobufCMessage **resp)
+{
+	return store_mvcc_txn_read(rd, req, &a->arena, (Etcdserverpb__TxnResponse **)resp);
+}
+
 static void serve_range(struct api *a, struct rpc_stream *s, const Etcdserverpb__RangeRequest *req)
 {
-	struct store_mvcc_read *rd;
-	int rc = store_mvcc_read_begin(store_of(a), &rd);
-	if (rc) {
-		api_fail(a, s, API_RANGE, rc);
-		return;
-	}
-	Etcdserverpb__RangeResponse *resp;
-	rc = store_mvcc_range(rd, req, &a->arena, &resp);
-	if (rc) {
-		api_fail(a, s, API_RANGE, rc);
-	} else {
-		api_fill_header(a, &resp->base);
-		api_reply(a, s, API_RANGE, &resp->base);
-	}
-	store_mvcc_read_end(rd);
-	store_mvcc_arena_reset(&a->arena);
+	api_serve_read(a, s, API_RANGE, range_read, req, true);
 }
 
 static void serve_txn_read(struct api *a, struct rpc_stream *s, const Etcdserverpb__TxnRequest *req)
 {
-	struct store_mvcc_read *rd;
-	int rc = store_mvcc_read_begin(store_of(a), &rd);
-	if (rc) {
-		api_fail(a, s, API_TXN, rc);
-		return;
-	}
-	Etcdserverpb__TxnResponse *resp;
-	rc = store_mvcc_txn_read(rd, req, &a->arena, &resp);
-	if (rc) {
-		api_fail(a, s, API_TXN, rc);
-	} else {
-		api_fill_header(a, &resp->base);
-		api_reply(a, s, API_TXN, &resp->base);
-	}
-	store_mvcc_read_end(rd);
-	store_mvcc_arena_reset(&a->arena);
+	api_serve_read(a, s, API_TXN, txn_read, req, true);
 }
 
 /* ReadIndex done: the request bytes kept in the call are unpacked into the

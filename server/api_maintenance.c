@@ -33,61 +33,57 @@ static const char *alarm_name(Etcdserverpb__AlarmType t)
 
 #define STATUS_MAX_ERRORS 16
 
-void api_maint_status(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *b, size_t n)
+static int status_read(struct api *a, struct store_mvcc_read *rd, const void *req,
+                       ProtobufCMessage **resp)
 {
-	struct api *a = api_ref(s)->a;
-	if (!api_precheck(a, s, API_STATUS, true))
-		return;
+	Etcdserverpb__StatusResponse *r = store_mvcc_arena_alloc(&a->arena, sizeof *r);
+	char **errors = store_mvcc_arena_alloc(&a->arena, STATUS_MAX_ERRORS * sizeof *errors);
+	if (!r || !errors)
+		return -ENOMEM;
+	etcdserverpb__status_response__init(r);
 	struct node_info info;
 	node_info(a->n, &info);
-	struct store_mvcc_read *rd;
-	int rc = store_mvcc_read_begin(node_store(a->n), &rd);
-	if (rc) {
-		api_fail(a, s, API_STATUS, rc);
-		return;
-	}
-	Etcdserverpb__StatusResponse r = ETCDSERVERPB__STATUS_RESPONSE__INIT;
-	r.version = (char *)CAIRN_ETCD_VERSION;
-	r.leader = info.leader;
-	r.raftindex = info.commit_index;
-	r.raftterm = info.term;
-	r.raftappliedindex = info.applied_index;
-	r.islearner = info.is_learner;
-	rc = store_mvcc_db_size(rd, &r.dbsize, &r.dbsizeinuse);
+	r->version = (char *)CAIRN_ETCD_VERSION;
+	r->leader = info.leader;
+	r->raftindex = info.commit_index;
+	r->raftterm = info.term;
+	r->raftappliedindex = info.applied_index;
+	r->islearner = info.is_learner;
+	int rc = store_mvcc_db_size(rd, &r->dbsize, &r->dbsizeinuse);
+	if (rc)
+		return rc;
 
 	/* errors: "etcdserver: no leader" first, then each alarm as gogo's
 	 * compact text of AlarmMember, trailing space included
 	 * (v3rpc/maintenance.go Status). */
-	char *errors[STATUS_MAX_ERRORS];
 	const char *node_errs[STATUS_MAX_ERRORS];
 	size_t ne = node_status_errors(a->n, node_errs, STATUS_MAX_ERRORS);
 	for (size_t i = 0; i < ne; i++)
 		errors[i] = (char *)node_errs[i];
-	Etcdserverpb__AlarmMember **alarms = NULL;
-	size_t n_alarms = 0;
-	if (!rc)
-		rc = store_mvcc_alarms(rd, ETCDSERVERPB__ALARM_TYPE__NONE, &a->arena, &alarms,
-		                       &n_alarms);
-	for (size_t i = 0; !rc && i < n_alarms && ne < STATUS_MAX_ERRORS; i++) {
+	Etcdserverpb__AlarmMember **alarms;
+	size_t n_alarms;
+	rc = store_mvcc_alarms(rd, ETCDSERVERPB__ALARM_TYPE__NONE, &a->arena, &alarms, &n_alarms);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n_alarms && ne < STATUS_MAX_ERRORS; i++) {
 		char *t = store_mvcc_arena_alloc(&a->arena, 64);
-		if (!t) {
-			rc = -ENOMEM;
-			break;
-		}
+		if (!t)
+			return -ENOMEM;
 		snprintf(t, 64, "memberID:%" PRIu64 " alarm:%s ", alarms[i]->memberid,
 		         alarm_name(alarms[i]->alarm));
 		errors[ne++] = t;
 	}
-	r.n_errors = ne;
-	r.errors = errors;
-	if (rc) {
-		api_fail(a, s, API_STATUS, rc);
-	} else {
-		api_fill_header(a, &r.base);
-		api_reply(a, s, API_STATUS, &r.base);
-	}
-	store_mvcc_read_end(rd);
-	store_mvcc_arena_reset(&a->arena);
+	r->n_errors = ne;
+	r->errors = errors;
+	*resp = &r->base;
+	return 0;
+}
+
+void api_maint_status(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *b, size_t n)
+{
+	struct api *a = api_ref(s)->a;
+	if (api_precheck(a, s, API_STATUS, true))
+		api_serve_read(a, s, API_STATUS, status_read, NULL, true);
 }
 
 /* ---- Alarm ----------------------------------------------------------------- */

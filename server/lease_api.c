@@ -81,25 +81,15 @@ void api_lease_ttl(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_
 		api_call_fail(c, -ENOMEM);
 }
 
+static int leases_read(struct api *a, struct store_mvcc_read *rd, const void *req,
+                       ProtobufCMessage **resp)
+{
+	return store_mvcc_lease_leases(rd, &a->arena, (Etcdserverpb__LeaseLeasesResponse **)resp);
+}
+
 void api_lease_leases(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *b, size_t n)
 {
 	struct api *a = api_ref(s)->a;
-	if (!api_precheck(a, s, API_LEASE_LEASES, false))
-		return;
-	struct store_mvcc_read *rd;
-	int rc = store_mvcc_read_begin(node_store(a->n), &rd);
-	if (rc) {
-		api_fail(a, s, API_LEASE_LEASES, rc);
-		return;
-	}
-	Etcdserverpb__LeaseLeasesResponse *resp;
-	rc = store_mvcc_lease_leases(rd, &a->arena, &resp);
-	if (rc) {
-		api_fail(a, s, API_LEASE_LEASES, rc);
-	} else {
-		api_fill_header(a, &resp->base);
-		api_reply(a, s, API_LEASE_LEASES, &resp->base);
-	}
-	store_mvcc_read_end(rd);
-	store_mvcc_arena_reset(&a->arena);
+	if (api_precheck(a, s, API_LEASE_LEASES, false))
+		api_serve_read(a, s, API_LEASE_LEASES, leases_read, NULL, true);
 }

@@ -21,7 +21,6 @@ the watch metrics (cairn only) count the streams and watchers.
 
 import argparse
 import os
-import queue
 import sys
 import threading
 import time
@@ -62,39 +61,10 @@ def matches(w, ev):
     return key <= k < end
 
 
-class Stream:
+class Stream(rawpb.Bidi):
     def __init__(self, ch, pause=None):
-        self.q = queue.Queue()
-        self.pause = pause  # threading.Event: read only while set
-        self.resps = []
-        self.ended = None
-        self.lock = threading.Lock()
-
-        def requests():
-            while True:
-                r = self.q.get()
-                if r is None:
-                    return
-                yield r
-
-        self.call = PB.stream(ch, "/etcdserverpb.Watch/Watch", "etcdserverpb.WatchRequest",
-                              "etcdserverpb.WatchResponse", requests())
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        try:
-            it = iter(self.call)
-            while True:
-                if self.pause is not None:
-                    self.pause.wait()
-                r = next(it)
-                with self.lock:
-                    self.resps.append(r)
-        except StopIteration:
-            self.ended = "OK"
-        except grpc.RpcError as e:
-            self.ended = "%s %s" % (e.code().name, e.details())
+        super().__init__(PB, ch, "/etcdserverpb.Watch/Watch", "etcdserverpb.WatchRequest",
+                         "etcdserverpb.WatchResponse", pause=pause)
 
     def create(self, key, end=b"", prev_kv=False, start=0, filters=()):
         r = M("etcdserverpb.WatchRequest")()
@@ -103,11 +73,11 @@ class Stream:
         r.create_request.prev_kv = prev_kv
         r.create_request.start_revision = start
         r.create_request.filters.extend(filters)
-        self.q.put(r)
+        self.send(r)
 
     def responses_by_watcher(self):
         with self.lock:
-            rs = list(self.resps)
+            rs = list(self.received)
         out = {}
         for r in rs:
             if not (r.created or r.canceled):
@@ -116,7 +86,7 @@ class Stream:
 
     def created(self):
         with self.lock:
-            return sum(1 for r in self.resps if r.created)
+            return sum(1 for r in self.received if r.created)
 
 
 def wait_for(pred, timeout, what):
@@ -300,7 +270,7 @@ def run(kind):
             wait_for(lambda: count(slow) >= slow_total, 120, "the slow reader to catch up")
         except AssertionError:
             print("slow reader: %d events of %d, stream %s" % (count(slow), slow_total,
-                                                               slow.ended))
+                                                               slow.end))
             raise
         time.sleep(0.5)
         byw = slow.responses_by_watcher()
@@ -325,7 +295,7 @@ def run(kind):
         py.close()
         kv.close()
         for s in hot + [fast, slow]:
-            s.call.cancel()
+            s.cancel()
         ch.close()
 
 

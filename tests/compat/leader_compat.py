@@ -15,11 +15,8 @@ Raw gRPC (tests/lib/rawpb.py) so that metadata and status codes are exact.
     leader_compat.py --only cairn    print one transcript
 """
 
-import argparse
 import os
-import queue
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -34,50 +31,9 @@ M = PB.msg
 HASLEADER = [("hasleader", "true")]
 
 
-class Bidi:
-    def __init__(self, ch, path, req, resp, metadata=None):
-        self.q = queue.Queue()
-        self.out = queue.Queue()
-        self.end = None
-
-        def requests():
-            while True:
-                r = self.q.get()
-                if r is None:
-                    return
-                yield r
-
-        self.call = PB.stream(ch, path, req, resp, requests(), metadata=metadata)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        try:
-            for r in self.call:
-                self.out.put(r)
-            self.end = "OK"
-        except grpc.RpcError as e:
-            self.end = "%s %r" % (e.code().name, e.details())
-        self.out.put(None)
-
-    def send(self, r):
-        self.q.put(r)
-
-    def next(self, timeout=5):
-        try:
-            return self.out.get(timeout=timeout)
-        except queue.Empty:
-            return "nothing"
-
-    def wait_end(self, timeout):
-        deadline = time.time() + timeout
-        while self.end is None and time.time() < deadline:
-            time.sleep(0.05)
-        return self.end or "still open"
-
-
 def watch(ch, key, metadata=None):
-    w = Bidi(ch, "/etcdserverpb.Watch/Watch", "etcdserverpb.WatchRequest",
-             "etcdserverpb.WatchResponse", metadata)
+    w = rawpb.Bidi(PB, ch, "/etcdserverpb.Watch/Watch", "etcdserverpb.WatchRequest",
+                   "etcdserverpb.WatchResponse", metadata)
     r = M("etcdserverpb.WatchRequest")()
     r.create_request.key = key
     w.send(r)
@@ -107,8 +63,9 @@ def scenario(c, say):
     w2 = watch(ch, b"x")
     say("hasleader watch created: %s" % w1.next().created)
     say("plain watch created: %s" % w2.next().created)
-    k1 = Bidi(ch, "/etcdserverpb.Lease/LeaseKeepAlive", "etcdserverpb.LeaseKeepAliveRequest",
-              "etcdserverpb.LeaseKeepAliveResponse", HASLEADER)
+    k1 = rawpb.Bidi(PB, ch, "/etcdserverpb.Lease/LeaseKeepAlive",
+                    "etcdserverpb.LeaseKeepAliveRequest", "etcdserverpb.LeaseKeepAliveResponse",
+                    HASLEADER)
     k1.send(M("etcdserverpb.LeaseKeepAliveRequest")(ID=lease))
     say("keep-alive TTL: %d" % k1.next().TTL)
 
@@ -141,7 +98,7 @@ def scenario(c, say):
     call(say, "put", lambda: unary("KV", "Put", "PutRequest", "PutResponse",
                                    M("etcdserverpb.PutRequest")(key=b"k", value=b"v"),
                                    t=20).header.revision)
-    w2.call.cancel()
+    w2.cancel()
     ch.close()
 
 
@@ -155,23 +112,7 @@ def run(kind):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--self-check", action="store_true")
-    ap.add_argument("--only", choices=["etcd", "cairn"])
-    a = ap.parse_args()
-    if a.only:
-        sys.stdout.write(run(a.only))
-        return 0
-    second = "etcd" if a.self_check else "cairn"
-    ta = run("etcd")
-    tb = run(second)
-    d = transcript.diff(ta, tb, "etcd", second)
-    if d:
-        sys.stdout.write(d)
-        print("leader-loss transcripts differ")
-        return 1
-    print("leader-loss transcripts identical: %d lines" % len(ta.splitlines()))
-    return 0
+    return transcript.compat_main(run, "leader-loss")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ alarms, hash and snapshot; results are written as a transcript, normalized
     python_etcd3_compat.py --only cairn    print one transcript
 """
 
-import argparse
 import io
 import os
 import sys
@@ -250,23 +249,7 @@ def run(kind):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--self-check", action="store_true")
-    ap.add_argument("--only", choices=["etcd", "cairn"])
-    a = ap.parse_args()
-    if a.only:
-        sys.stdout.write(run(a.only))
-        return 0
-    second = "etcd" if a.self_check else "cairn"
-    ta = run("etcd")
-    tb = run(second)
-    d = transcript.diff(ta, tb, "etcd", second)
-    if d:
-        sys.stdout.write(d)
-        print("python3-etcd3 transcripts differ")
-        return 1
-    print("python3-etcd3 transcripts identical: %d lines" % len(ta.splitlines()))
-    return 0
+    return transcript.compat_main(run, "python3-etcd3")
 
 
 if __name__ == "__main__":

@@ -23,12 +23,9 @@ keep their order). The members' IDs and terms are not compared.
     watch_compat.py --only cairn    print one transcript
 """
 
-import argparse
 import hashlib
 import os
-import queue
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -42,33 +39,12 @@ PB = rawpb.RawPB()
 M = PB.msg
 
 
-class Stream:
-    """One Watch stream: requests go in through a queue, responses are
-    collected by a reader thread."""
+class Stream(rawpb.Bidi):
+    """One Watch stream."""
 
     def __init__(self, channel, metadata=None):
-        self.q = queue.Queue()
-        self.out = queue.Queue()
-
-        def requests():
-            while True:
-                r = self.q.get()
-                if r is None:
-                    return
-                yield r
-
-        self.call = PB.stream(channel, "/etcdserverpb.Watch/Watch", "etcdserverpb.WatchRequest",
-                              "etcdserverpb.WatchResponse", requests(), metadata=metadata)
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
-
-    def _read(self):
-        try:
-            for r in self.call:
-                self.out.put(r)
-            self.out.put(("end", "OK", ""))
-        except grpc.RpcError as e:
-            self.out.put(("end", e.code().name, e.details()))
+        super().__init__(PB, channel, "/etcdserverpb.Watch/Watch", "etcdserverpb.WatchRequest",
+                         "etcdserverpb.WatchResponse", metadata=metadata)
 
     def create(self, key, range_end=b"", start=0, watch_id=0, prev_kv=False, filters=(),
                fragment=False, progress_notify=False):
@@ -82,42 +58,17 @@ class Stream:
         c.fragment = fragment
         c.progress_notify = progress_notify
         c.filters.extend(filters)
-        self.q.put(r)
+        self.send(r)
 
-    def cancel(self, watch_id):
+    def cancel_watch(self, watch_id):
         r = M("etcdserverpb.WatchRequest")()
         r.cancel_request.watch_id = watch_id
-        self.q.put(r)
+        self.send(r)
 
     def progress(self):
         r = M("etcdserverpb.WatchRequest")()
         r.progress_request.SetInParent()
-        self.q.put(r)
-
-    def half_close(self):
-        self.q.put(None)
-
-    def drain(self, want=None, quiet=0.6, limit=10.0):
-        """Responses until `want` arrived, or none for `quiet` seconds."""
-        got = []
-        deadline = time.time() + limit
-        while time.time() < deadline:
-            if want is not None and len(got) >= want:
-                # a short grace period catches anything unexpected
-                try:
-                    got.append(self.out.get(timeout=0.2))
-                    continue
-                except queue.Empty:
-                    break
-            try:
-                got.append(self.out.get(timeout=quiet))
-            except queue.Empty:
-                if want is None or len(got) >= want:
-                    break
-        return got
-
-    def close(self):
-        self.call.cancel()
+        self.send(r)
 
 
 def short(b):
@@ -133,7 +84,7 @@ def kv(k):
 
 def render(r):
     if isinstance(r, tuple):
-        return "stream ended: %s %r" % (r[1], r[2])
+        return "stream ended: %s" % r[1]
     h = r.header
     full = h.cluster_id != 0 and h.member_id != 0 and h.raft_term != 0
     s = ["rev=%d" % h.revision, "id=%d" % r.watch_id]
@@ -226,9 +177,9 @@ def scenario(ep, say):
 
     s.progress()
     show("progress request", s.drain(1))
-    s.cancel(0)
+    s.cancel_watch(0)
     show("cancel 0", s.drain(1))
-    s.cancel(99)
+    s.cancel_watch(99)
     show("cancel unknown 99", s.drain(quiet=0.5))
     put(b"a", b"2")
     show("put a after cancel of 0", s.drain())
@@ -297,7 +248,7 @@ def scenario(ep, say):
     show("hasleader with a leader", s6.drain(1))
 
     for st in (s, s2, s3, s4, s5, s6):
-        st.close()
+        st.cancel()
     ch.close()
 
 
@@ -310,23 +261,7 @@ def run(kind):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--self-check", action="store_true")
-    ap.add_argument("--only", choices=["etcd", "cairn"])
-    a = ap.parse_args()
-    if a.only:
-        sys.stdout.write(run(a.only))
-        return 0
-    second = "etcd" if a.self_check else "cairn"
-    ta = run("etcd")
-    tb = run(second)
-    d = transcript.diff(ta, tb, "etcd", second)
-    if d:
-        sys.stdout.write(d)
-        print("watch transcripts differ")
-        return 1
-    print("watch transcripts identical: %d lines" % len(ta.splitlines()))
-    return 0
+    return transcript.compat_main(run, "watch")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ timings and log timestamps. Everything else (keys, values, revisions,
 versions, counts, error texts, exit codes, output layout) must be identical.
 """
 
+import argparse
 import difflib
 import re
+import sys
 
 
 class Normalizer:
@@ -98,3 +100,27 @@ def sorted_lines(s):
 
 def diff(a, b, name_a, name_b):
     return "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), name_a, name_b))
+
+
+def compat_main(run, what, argv=None):
+    """The command line every compatibility script shares: run(kind) returns
+    one cluster's normalized transcript; etcd and cairn (or etcd twice with
+    --self-check) must give identical ones. --only prints one."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--self-check", action="store_true",
+                    help="etcd against etcd: proves the normalization")
+    ap.add_argument("--only", choices=["etcd", "cairn"], help="print one transcript")
+    a = ap.parse_args(argv)
+    if a.only:
+        sys.stdout.write(run(a.only))
+        return 0
+    second = "etcd" if a.self_check else "cairn"
+    ta = run("etcd")
+    tb = run(second)
+    d = diff(ta, tb, "etcd", second)
+    if d:
+        sys.stdout.write(d)
+        print("%s transcripts differ" % what)
+        return 1
+    print("%s transcripts identical: %d lines" % (what, len(ta.splitlines())))
+    return 0
