@@ -165,6 +165,9 @@ const char *cairn_status_text(const struct cairn_status *st, char *buf, size_t c
  * error (and prints bare), else 0. */
 int cairn_is_etcd_error(const char *message);
 
+/* A status code's name as grpc-go prints it ("Unavailable", "NotFound"). */
+const char *cairn_code_name(int code);
+
 /* The text of a negative return code (errno values, CAIRN_ESTATUS). */
 const char *cairn_strerror(int err);
 

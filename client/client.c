@@ -211,9 +211,11 @@ int cairn_client_set_endpoint(struct cairn_client *c, size_t i)
 {
 	if (i >= c->n_eps)
 		return -EINVAL;
-	c->cur = i;
-	if (c->conn && c->conn->ep != i)
-		cairn__conn_abandon(c, c->conn);
+	struct cairn__conn *conn = c->conn;
+	if (conn && conn->ep != i) {
+		cairn__conn_abandon(c, conn);
+		cairn__conn_release(conn);
+	}
 	c->cur = i;
 	return 0;
 }
@@ -281,7 +283,7 @@ void cairn__conn_abandon(struct cairn_client *c, struct cairn__conn *conn)
 	c->cur = (conn->ep + 1) % c->n_eps;
 	if (c->cur == 0 && c->n_eps == 1)
 		c->fail_streak++; /* one endpoint: do not hammer it */
-	cairn__conn_release(conn);
+	                          /* The caller releases conn once it is done with it. */
 }
 
 static uint64_t reconnect_backoff(unsigned rounds)
@@ -595,7 +597,8 @@ static void op_failed(struct cairn__op *op, int code, const char *message)
 	     code == CAIRN_CANCELLED || code == CAIRN_INTERNAL))
 		op->st.indeterminate = true;
 	op_finish(op, &op->st, NULL);
-	cairn__conn_release(conn);
+	if (!c->closing)
+		cairn__conn_release(conn);
 }
 
 static void op_reply_cb(struct rpc_call *call, void *arg, int code, const char *message,
@@ -618,8 +621,10 @@ static void op_reply_cb(struct rpc_call *call, void *arg, int code, const char *
 	st.message[0] = '\0';
 	st.attempts = op->attempts;
 	st.indeterminate = false;
+	struct cairn_client *c = op->c;
 	op_finish(op, &st, resp);
-	cairn__conn_release(conn);
+	if (!c->closing)
+		cairn__conn_release(conn);
 }
 
 static void op_stream_msg_cb(struct rpc_call *call, void *arg, const ProtobufCMessage *msg,
@@ -664,6 +669,7 @@ static void op_stream_end_cb(struct rpc_call *call, void *arg, int code, const c
 		op_failed(op, code, message);
 		return;
 	}
+	struct cairn_client *c = op->c;
 	struct cairn__conn *conn = op->conn;
 	op->call = NULL;
 	op->conn = NULL;
@@ -690,7 +696,8 @@ static void op_stream_end_cb(struct rpc_call *call, void *arg, int code, const c
 	} else {
 		op_finish(op, &st, NULL);
 	}
-	cairn__conn_release(conn);
+	if (!c->closing)
+		cairn__conn_release(conn);
 }
 
 struct cairn__op *cairn__op_new(struct cairn_client *c, const struct cairn__method *m,
@@ -777,6 +784,7 @@ static void pump(struct cairn_client *c)
 			if (op_send(op, conn) == -ENOTCONN) {
 				/* Draining or gone under us: try elsewhere. */
 				cairn__conn_abandon(c, conn);
+				cairn__conn_release(conn);
 				break;
 			}
 		}
@@ -846,6 +854,15 @@ void cairn__sync_done(void *arg, const struct cairn_status *st, const void *resp
 static void guard_cb(uv_timer_t *t)
 {
 	(void)t; /* only wakes uv_run up */
+}
+
+void cairn__sync_status(void *arg, const struct cairn_status *st, const void *resp)
+{
+	(void)resp;
+	struct cairn__sync *w = arg;
+	w->done = true;
+	w->st = *st;
+	w->resp = NULL;
 }
 
 int cairn_client_run_until(struct cairn_client *c, const bool *flag, uint64_t ms)

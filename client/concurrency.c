@@ -121,7 +121,7 @@ int cairn_session_new_sync(struct cairn_client *c, int64_t ttl, struct cairn_ses
 	if (st)
 		memset(st, 0, sizeof *st);
 	struct cairn__sync w = {0};
-	int rv = cairn_session_new(c, ttl, cairn__sync_done, &w, NULL, NULL, out);
+	int rv = cairn_session_new(c, ttl, cairn__sync_status, &w, NULL, NULL, out);
 	if (rv)
 		return rv;
 	rv = cairn__sync_wait(c, &w, NULL, st);
@@ -482,7 +482,7 @@ int cairn_mutex_lock_sync(struct cairn_mutex *m, const struct cairn_call_opts *o
                           struct cairn_status *st)
 {
 	struct cairn__sync w = {0};
-	return run_sync(m->ch.c, &w, cairn_mutex_lock(m, o, cairn__sync_done, &w), st);
+	return run_sync(m->ch.c, &w, cairn_mutex_lock(m, o, cairn__sync_status, &w), st);
 }
 
 int cairn_mutex_unlock(struct cairn_mutex *m, cairn_done_fn done, void *arg)
@@ -495,13 +495,10 @@ int cairn_mutex_unlock(struct cairn_mutex *m, cairn_done_fn done, void *arg)
 int cairn_mutex_unlock_sync(struct cairn_mutex *m, struct cairn_status *st)
 {
 	struct cairn__sync w = {0};
-	int rv = cairn_mutex_unlock(m, cairn__sync_done, &w);
-	void *resp = NULL;
+	int rv = cairn_mutex_unlock(m, cairn__sync_status, &w);
 	if (rv)
 		return rv;
-	rv = cairn__sync_wait(m->ch.c, &w, &resp, st);
-	cairn_response_free(resp);
-	return rv;
+	return cairn__sync_wait(m->ch.c, &w, NULL, st);
 }
 
 /* ---- election ----------------------------------------------------------------- */
@@ -628,7 +625,7 @@ int cairn_election_campaign_sync(struct cairn_election *e, const void *value, si
 {
 	struct cairn__sync w = {0};
 	return run_sync(e->ch.c, &w,
-	                cairn_election_campaign(e, value, len, o, cairn__sync_done, &w), st);
+	                cairn_election_campaign(e, value, len, o, cairn__sync_status, &w), st);
 }
 
 struct guarded {
@@ -724,7 +721,7 @@ int cairn_election_resign_sync(struct cairn_election *e, struct cairn_status *st
 		return 0;
 	}
 	struct cairn__sync w = {0};
-	return run_sync(e->ch.c, &w, cairn_election_resign(e, cairn__sync_done, &w), st);
+	return run_sync(e->ch.c, &w, cairn_election_resign(e, cairn__sync_status, &w), st);
 }
 
 /* ---- leader and observe ---------------------------------------------------------- */

@@ -134,6 +134,9 @@ struct cairn__sync {
 	void *resp;
 };
 void cairn__sync_done(void *arg, const struct cairn_status *st, const void *resp);
+/* The same for calls whose response is not owned (asynchronous ops): only
+ * the status is kept. */
+void cairn__sync_status(void *arg, const struct cairn_status *st, const void *resp);
 int cairn__sync_wait(struct cairn_client *c, struct cairn__sync *w, void **resp,
                      struct cairn_status *st);
 

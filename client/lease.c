@@ -240,6 +240,7 @@ static void ka_kick(struct cairn_client *c)
 		if (rpc_call_start(conn->rc, cairn__m_lease_keepalive.path, &o, &h->call)) {
 			h->call = NULL;
 			cairn__conn_abandon(c, conn);
+			cairn__conn_release(conn);
 			return;
 		}
 		h->conn = conn;

@@ -110,3 +110,8 @@ const char *cairn_strerror(int err)
 		return "client closed";
 	return rpc_strerror(err);
 }
+
+const char *cairn_code_name(int code)
+{
+	return rpc_code_name(code);
+}

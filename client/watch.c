@@ -378,10 +378,12 @@ static void open_stream(struct cairn__watch_hub *h, struct cairn__conn *conn)
 	    .on_message = stream_msg_cb,
 	    .on_end = stream_end_cb,
 	};
-	if (rpc_call_start(conn->rc, cairn__m_watch.path, &o, &h->call) == 0)
+	if (rpc_call_start(conn->rc, cairn__m_watch.path, &o, &h->call) == 0) {
 		h->conn = conn;
-	else
+	} else {
 		cairn__conn_abandon(c, conn);
+		cairn__conn_release(conn);
+	}
 }
 
 /* Opens the stream if watchers need it, sends the next create, closes the
