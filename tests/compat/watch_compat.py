@@ -12,7 +12,8 @@ It covers automatic and explicit watch IDs, duplicate IDs, empty ranges,
 (one response per revision), start revisions in the past (one catch-up
 response), at and below the compact revision, and in the future, cancel,
 progress requests, many watchers on one key, fragmented large responses,
-half-close (the stream stays open) and hasleader metadata.
+half-close (the stream stays open), progress notifications (a 1 s
+interval here) and hasleader metadata.
 
 Responses of different watchers to one write come in map order in etcd,
 so each batch is sorted by watch_id (stably: one watcher's own responses
@@ -242,18 +243,36 @@ def scenario(ep, say):
     put(b"a", b"after-half-close")
     show("put a after the client half-closed", s.drain())
 
+    # progress notifications (the cluster runs with a 1 s interval)
+    s7 = Stream(ch)
+    s7.create(b"pn", progress_notify=True)
+    s7.create(b"pn")
+    s7.drain(2)
+    time.sleep(3.2)
+    got = s7.drain(quiet=0.3)
+    say("# quiet watcher with progress_notify, 3.2 s: %d or more progress responses: %s" % (
+        2, len(got) >= 2))
+    say("  " + " | ".join(sorted({render(r) for r in got})))
+    for _ in range(13):
+        put(b"pn", b"x")
+        time.sleep(0.25)
+    got = s7.drain(quiet=0.3)
+    say("# 13 writes 0.25 s apart: progress responses among them: %d" % sum(
+        1 for r in got if not isinstance(r, tuple) and not r.events))
+
     # hasleader on a healthy member
     s6 = Stream(ch, metadata=[("hasleader", "true")])
     s6.create(b"h")
     show("hasleader with a leader", s6.drain(1))
 
-    for st in (s, s2, s3, s4, s5, s6):
+    for st in (s, s2, s3, s4, s5, s6, s7):
         st.cancel()
     ch.close()
 
 
 def run(kind):
-    with clusterlib.Cluster(kind, 1) as c:
+    flags = ["--experimental-watch-progress-notify-interval", "1s"]
+    with clusterlib.Cluster(kind, 1, extra_flags=flags) as c:
         c.wait_healthy()
         lines = []
         scenario(c.members[0].endpoint, lines.append)
