@@ -2,9 +2,10 @@
  * server/api_kv.c - etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact.
  *
  * Writes go through Raft (node_propose) after etcd's gRPC-layer checks, in
- * etcd's order: quota first (v3rpc quotaKVServer), then the request checks
- * (v3rpc/key.go). Reads are served from a read context of the store: at
- * once when serializable, after a ReadIndex round otherwise. A Txn whose
+ * etcd's order: quota first (v3rpc quotaKVServer; over it, the NOSPACE alarm
+ * is proposed and applied before the error is answered, as etcd's
+ * quotaAlarmer waits for it), then the request checks (v3rpc/key.go). Reads are served from a read
+ * context of the store: at once when serializable, after a ReadIndex round otherwise. A Txn whose
  * ops are all Ranges is a read (etcd's isTxnReadonly), served the same way
  * (serializable only if every Range is).
  *
@@ -187,8 +188,10 @@ void api_kv_txn(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *
 	const Etcdserverpb__TxnRequest *req = (const Etcdserverpb__TxnRequest *)m;
 	if (!api_precheck(a, s, API_TXN, false))
 		return;
-	/* etcd checks the quota for every Txn, read-only ones included. */
-	if (!store_mvcc_quota_available(store_of(a), store_mvcc_cost_txn(req))) {
+	/* etcd's quota lets a Txn that writes nothing through even over the
+	 * quota (etcdserver/quota.go Available: cost 0 passes). */
+	int64_t cost = store_mvcc_cost_txn(req);
+	if (cost > 0 && !store_mvcc_quota_available(store_of(a), cost)) {
 		api_nospace(a, s, API_TXN);
 		return;
 	}
