@@ -122,21 +122,40 @@ void watch_hub_to_unsynced(struct watch_hub *h, struct watcher *w, int64_t next_
 	w->unext = h->unsynced_list;
 	if (w->unext)
 		w->unext->uprev = w;
+	else
+		h->unsynced_tail = w;
 	h->unsynced_list = w;
 	h->n_unsynced++;
 }
 
-static void unlink_unsynced(struct watch_hub *h, struct watcher *w)
+static void list_unlink(struct watch_hub *h, struct watcher *w)
 {
-	watch_index_remove(&h->unsynced, &w->wk);
 	if (w->uprev)
 		w->uprev->unext = w->unext;
 	else
 		h->unsynced_list = w->unext;
 	if (w->unext)
 		w->unext->uprev = w->uprev;
+	else
+		h->unsynced_tail = w->uprev;
 	w->unext = w->uprev = NULL;
+}
+
+static void unlink_unsynced(struct watch_hub *h, struct watcher *w)
+{
+	watch_index_remove(&h->unsynced, &w->wk);
+	list_unlink(h, w);
 	h->n_unsynced--;
+}
+
+void watch_hub_unsynced_to_back(struct watch_hub *h, struct watcher *w)
+{
+	if (h->unsynced_tail == w)
+		return;
+	list_unlink(h, w);
+	w->uprev = h->unsynced_tail;
+	h->unsynced_tail->unext = w;
+	h->unsynced_tail = w;
 }
 
 void watch_hub_to_synced(struct watch_hub *h, struct watcher *w)

@@ -79,7 +79,7 @@ struct watch_hub {
 	struct api *a;
 	struct node *n;
 	struct watch_index synced, unsynced;
-	struct watcher *unsynced_list;
+	struct watcher *unsynced_list, *unsynced_tail;
 	int64_t rev; /* the last revision the feed delivered */
 	struct watch_stream *streams;
 	uint64_t n_streams, n_watchers, n_unsynced, n_progress;
@@ -127,6 +127,10 @@ void watch_hub_mark_broken(struct watch_hub *h, struct watch_stream *ws, int64_t
 void watch_hub_end_broken(struct watch_hub *h);
 /* Schedules a catch-up step (watch_sync.c) soon. */
 void watch_hub_schedule_sync(struct watch_hub *h);
+
+/* Moves w (unsynced) to the end of the unsynced list: catch-up steps take
+ * watchers from the front, so a long catch-up does not starve the rest. */
+void watch_hub_unsynced_to_back(struct watch_hub *h, struct watcher *w);
 
 /* watch_sync.c: one bounded catch-up step; true if more work is ready. */
 bool watch_sync_step(struct watch_hub *h);

@@ -2,7 +2,9 @@
  * server/watch_sync.c - catching unsynced watchers up from history (etcd's
  * watchableStore.syncWatchers), one bounded chunk per step.
  *
- * A step: pick the unsynced watchers whose stream can take data; drop
+ * A step: pick up to SYNC_MAX_WATCHERS unsynced watchers whose stream can
+ * take data, from the front of the list (those left behind go to its back);
+ * drop
  * those below the compact revision with etcd's {compact_revision,
  * canceled} answer; read history from the smallest next_rev up to the
  * hub's revision, at most SYNC_MAX_EVENTS events or SYNC_MAX_BYTES (a
@@ -17,8 +19,11 @@
 
 #include "server/watch_internal.h"
 
-#define SYNC_MAX_EVENTS 1000
-#define SYNC_MAX_BYTES  (8u << 20)
+#define SYNC_MAX_EVENTS   1000
+#define SYNC_MAX_BYTES    (8u << 20)
+/* Watchers served per step, as etcd's maxWatchersPerSync: a step's work is
+ * bounded by this times the chunk, whatever the number of slow watchers. */
+#define SYNC_MAX_WATCHERS 512
 
 /* Answers w's stream that w's history is gone, and drops w. */
 static void compacted(struct watch_hub *h, struct watcher *w, int64_t compact_rev)
@@ -44,6 +49,8 @@ bool watch_sync_step(struct watch_hub *h)
 		return true; /* reader slots exhausted: try again soon */
 	int64_t compact_rev = store_mvcc_read_compact_revision(rd);
 	int64_t min = INT64_MAX;
+	bool need_prev = false;
+	size_t taken = 0;
 	if (++h->sync_seq == 0)
 		h->sync_seq = 1;
 	struct watcher *w = h->unsynced_list, *next;
@@ -59,7 +66,11 @@ bool watch_sync_step(struct watch_hub *h)
 			watch_hub_to_synced(h, w);
 			continue;
 		}
+		if (taken == SYNC_MAX_WATCHERS)
+			continue; /* next step */
+		taken++;
 		w->sync_stamp = h->sync_seq;
+		need_prev |= w->prev_kv;
 		if (w->next_rev < min)
 			min = w->next_rev;
 	}
@@ -72,7 +83,7 @@ bool watch_sync_step(struct watch_hub *h)
 	struct store_mvcc_events_query q = {
 	    .start_revision = min < 1 ? 1 : min,
 	    .end_revision = h->rev,
-	    .prev_kv = true,
+	    .prev_kv = need_prev, /* reading prev_kv costs a lookup per event */
 	    .max_events = SYNC_MAX_EVENTS,
 	    .max_bytes = SYNC_MAX_BYTES,
 	};
@@ -112,17 +123,21 @@ bool watch_sync_step(struct watch_hub *h)
 	/* Watchers with nothing in the chunk move past it; those done join
 	 * the synced group (unless their stream is full). */
 	bool more = false;
+	struct watcher *last = h->unsynced_tail;
 	for (w = h->unsynced_list; w; w = next) {
-		next = w->unext;
-		if (!h->oom && w->sync_stamp == h->sync_seq && w->stamp != h->seq &&
-		    w->next_rev < chunk_next)
+		next = w == last ? NULL : w->unext;
+		bool took_part = w->sync_stamp == h->sync_seq;
+		if (!h->oom && took_part && w->stamp != h->seq && w->next_rev < chunk_next)
 			w->next_rev = chunk_next;
 		if (w->ws->blocked)
 			continue;
-		if (w->next_rev > h->rev)
+		if (w->next_rev > h->rev) {
 			watch_hub_to_synced(h, w);
-		else
-			more = true;
+			continue;
+		}
+		more = true;
+		if (took_part)
+			watch_hub_unsynced_to_back(h, w); /* let the others go first */
 	}
 	store_mvcc_read_end(rd);
 	store_mvcc_arena_reset(&h->arena);

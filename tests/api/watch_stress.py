@@ -9,7 +9,8 @@ test itself against real etcd):
   - one stream whose client stops reading for a while (grpcio then stops
     granting HTTP/2 flow control, so the server's buffer for it fills)
     while 20 MiB of writes go by;
-  - python3-etcd3's own watch iterator on the prefix.
+  - python3-etcd3's own watch iterator on the prefix;
+  - then 1000 more watchers from revision 1, all catching up at once.
 
 Checked: every watcher receives every event of its key or prefix exactly
 once, in revision order, with correct prev_kv; the fast watchers finish
@@ -276,6 +277,21 @@ def run(kind):
         byw = slow.responses_by_watcher()
         for i, w in enumerate(SLOW_WATCHERS):
             check_watcher(byw.get(i, []), want[i], "slow watcher %d" % i, w[3], big_prev)
+
+        # A thousand watchers catching up at once (more than one catch-up
+        # step takes): each gets the hot key's whole history.
+        late = [Stream(ch) for _ in range(HOT_STREAMS)]
+        for s in late:
+            for _ in range(HOT_PER_STREAM):
+                s.create(b"hot", start=1)
+        wait_for(lambda: all(sum(len(r.events) for r in rs) == HOT_PUTS for s in late
+                             for rs in s.responses_by_watcher().values()) and
+                 all(len(s.responses_by_watcher()) == HOT_PER_STREAM for s in late), 60,
+                 "1000 late watchers to catch up")
+        for s in late:
+            for wid, rs in s.responses_by_watcher().items():
+                check_watcher(rs, hot_want, "late hot watcher %d" % wid)
+            s.cancel()
 
         growth = rss_peak - rss0
         print("%s: %d watchers, %d + %d writes (%d events) in %.1fs; the slow stream had "
