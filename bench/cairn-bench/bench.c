@@ -88,29 +88,6 @@ int bench_unary_sync(uv_loop_t *loop, struct rpc_client *rc, const char *path,
 	return sc.code;
 }
 
-static void wait_timeout_cb(uv_timer_t *t)
-{
-	*(int *)t->data = 1;
-}
-
-int bench_wait(struct bench *b, const volatile int *flag, uint64_t timeout_ms)
-{
-	int expired = 0;
-	uv_timer_t t;
-	if (timeout_ms) {
-		uv_timer_init(b->loop, &t);
-		t.data = &expired;
-		uv_timer_start(&t, wait_timeout_cb, timeout_ms, 0);
-	}
-	while (!*flag && !expired && !b->aborted)
-		uv_run(b->loop, UV_RUN_ONCE);
-	if (timeout_ms) {
-		uv_close((uv_handle_t *)&t, NULL);
-		uv_run(b->loop, UV_RUN_NOWAIT);
-	}
-	return *flag ? 0 : -ETIMEDOUT;
-}
-
 /* ---- leader ---------------------------------------------------------------- */
 
 /* --target-leader: asks every endpoint's Maintenance/Status and keeps the

@@ -144,10 +144,6 @@ void bench_retire(struct bench *b, struct bench_client *c);
 /* Ends the run early with a message (setup failures, stalls). */
 void bench_abort(struct bench *b, const char *fmt, ...);
 
-/* Runs the loop until *flag is nonzero, or timeout_ms passes (0: no limit).
- * For setup steps only. Returns 0 or -ETIMEDOUT. */
-int bench_wait(struct bench *b, const volatile int *flag, uint64_t timeout_ms);
-
 /* A unary call run to completion from setup code. The response bytes are
  * copied into *resp (malloc'd, caller frees). Returns the gRPC code; a
  * message is copied into msg. */
