@@ -382,6 +382,8 @@ void node__send(struct node *n, const struct raft_message *m);
 void node__send_bytes(struct node *n, uint64_t to, const uint8_t *data, size_t len);
 int node__encode_message(struct node *n, const struct raft_message *m, struct bytes *out);
 bool node__fault_drops(struct node *n, uint64_t peer);
+/* "http://host:port/" -> "host:port". */
+void node__url_to_addr(const char *url, char *out, size_t outlen);
 int node__fault_http(struct node *n, const char *query, char *out, size_t outlen);
 bool node__peer_active_since(struct node *n, uint64_t id, uint64_t since);
 struct rpc_client *node__peer_aux(struct node *n, uint64_t id);

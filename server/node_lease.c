@@ -201,23 +201,32 @@ struct lease_fwd {
 	uint64_t wid;
 };
 
+/* The wait a forwarded lease call answers, or NULL if it is gone or the
+ * call failed (the wait is then failed with the leader's error). */
+static struct node_wait *fwd_take(struct lease_fwd *f, int code, const char *message)
+{
+	struct node_wait *w = u64map_get(&f->n->waits, f->wid);
+	free(f);
+	if (!w || w->queued_done)
+		return NULL;
+	if (code != RPC_OK) {
+		extern int node__error_from_message(const char *msg);
+		int err = node__error_from_message(message);
+		wait_fail_later(w, err ? err : NODE_ETIMEOUT);
+		return NULL;
+	}
+	return w;
+}
+
 static void renew_reply(struct rpc_call *call, void *arg, int code, const char *message,
                         const ProtobufCMessage *resp, const uint8_t *bytes, size_t len)
 {
 	(void)call;
 	(void)bytes;
 	(void)len;
-	struct lease_fwd *f = arg;
-	struct node_wait *w = u64map_get(&f->n->waits, f->wid);
-	free(f);
-	if (!w || w->queued_done)
+	struct node_wait *w = fwd_take(arg, code, message);
+	if (!w)
 		return;
-	if (code != RPC_OK) {
-		extern int node__error_from_message(const char *msg);
-		int err = node__error_from_message(message);
-		wait_fail_later(w, err ? err : NODE_ETIMEOUT);
-		return;
-	}
 	const Etcdserverpb__LeaseKeepAliveResponse *r =
 	    (const Etcdserverpb__LeaseKeepAliveResponse *)resp;
 	if (w->cb.ttl)
@@ -302,17 +311,9 @@ static void ttl_reply(struct rpc_call *call, void *arg, int code, const char *me
 	(void)call;
 	(void)bytes;
 	(void)len;
-	struct lease_fwd *f = arg;
-	struct node_wait *w = u64map_get(&f->n->waits, f->wid);
-	free(f);
-	if (!w || w->queued_done)
+	struct node_wait *w = fwd_take(arg, code, message);
+	if (!w)
 		return;
-	if (code != RPC_OK) {
-		extern int node__error_from_message(const char *msg);
-		int err = node__error_from_message(message);
-		wait_fail_later(w, err ? err : NODE_ETIMEOUT);
-		return;
-	}
 	if (w->cb.ttl_resp)
 		w->cb.ttl_resp(w->arg, 0, (const Etcdserverpb__LeaseTimeToLiveResponse *)resp);
 	wait_finish(w);

@@ -82,6 +82,20 @@ static int connected_voters(struct node *n, const struct members_view *v, size_t
 	return cnt;
 }
 
+/* A refused change answers through the done queue, never synchronously. */
+static struct node_wait *propose_or_fail(struct node *n, int err, Cairnpb__ConfChange *cc,
+                                         node_members_fn done, void *arg)
+{
+	if (!err)
+		return node__propose_conf(n, cc, done, arg);
+	struct node_wait *w = wait_new(n, WAIT_MEMBER, 0, arg);
+	if (w) {
+		w->cb.members = done;
+		wait_fail_later(w, err);
+	}
+	return w;
+}
+
 struct node_wait *node_member_add(struct node *n, char *const *peer_urls, size_t n_urls,
                                   bool is_learner, node_members_fn done, void *arg)
 {
@@ -116,15 +130,7 @@ struct node_wait *node_member_add(struct node *n, char *const *peer_urls, size_t
 	cc.type = is_learner ? RAFT_CONF_ADD_LEARNER : RAFT_CONF_ADD_VOTER;
 	cc.node_id = m.id;
 	cc.member = &m;
-	if (err) {
-		struct node_wait *w = wait_new(n, WAIT_MEMBER, 0, arg);
-		if (w) {
-			w->cb.members = done;
-			wait_fail_later(w, err);
-		}
-		return w;
-	}
-	return node__propose_conf(n, &cc, done, arg);
+	return propose_or_fail(n, err, &cc, done, arg);
 }
 
 struct node_wait *node_member_remove(struct node *n, uint64_t id, node_members_fn done, void *arg)
@@ -163,15 +169,7 @@ struct node_wait *node_member_remove(struct node *n, uint64_t id, node_members_f
 	Cairnpb__ConfChange cc = CAIRNPB__CONF_CHANGE__INIT;
 	cc.type = RAFT_CONF_REMOVE_NODE;
 	cc.node_id = id;
-	if (err) {
-		struct node_wait *w = wait_new(n, WAIT_MEMBER, 0, arg);
-		if (w) {
-			w->cb.members = done;
-			wait_fail_later(w, err);
-		}
-		return w;
-	}
-	return node__propose_conf(n, &cc, done, arg);
+	return propose_or_fail(n, err, &cc, done, arg);
 }
 
 struct node_wait *node_member_update(struct node *n, uint64_t id, char *const *peer_urls,
@@ -186,15 +184,7 @@ struct node_wait *node_member_update(struct node *n, uint64_t id, char *const *p
 	cc.type = RAFT_CONF_UPDATE_NODE;
 	cc.node_id = id;
 	cc.member = &m;
-	if (err) {
-		struct node_wait *w = wait_new(n, WAIT_MEMBER, 0, arg);
-		if (w) {
-			w->cb.members = done;
-			wait_fail_later(w, err);
-		}
-		return w;
-	}
-	return node__propose_conf(n, &cc, done, arg);
+	return propose_or_fail(n, err, &cc, done, arg);
 }
 
 struct node_wait *node_member_promote(struct node *n, uint64_t id, node_members_fn done, void *arg)
@@ -215,15 +205,7 @@ struct node_wait *node_member_promote(struct node *n, uint64_t id, node_members_
 	Cairnpb__ConfChange cc = CAIRNPB__CONF_CHANGE__INIT;
 	cc.type = RAFT_CONF_PROMOTE_LEARNER;
 	cc.node_id = id;
-	if (err) {
-		struct node_wait *w = wait_new(n, WAIT_MEMBER, 0, arg);
-		if (w) {
-			w->cb.members = done;
-			wait_fail_later(w, err);
-		}
-		return w;
-	}
-	return node__propose_conf(n, &cc, done, arg);
+	return propose_or_fail(n, err, &cc, done, arg);
 }
 
 /* On the leader, before proposing: the learner must be in sync (etcd's

@@ -207,7 +207,7 @@ struct peer *node__peer_get(struct node *n, uint64_t id)
 	return NULL;
 }
 
-static void url_to_addr(const char *url, char *out, size_t outlen)
+void node__url_to_addr(const char *url, char *out, size_t outlen)
 {
 	const char *p = strstr(url, "://");
 	p = p ? p + 3 : url;
@@ -290,7 +290,7 @@ static void peer_connect(struct peer *p)
 	struct node *n = p->n;
 	if (p->raft_c || p->closing || n->stopping || !p->urls.n)
 		return;
-	url_to_addr(p->urls.v[p->url_idx % p->urls.n], p->addr, sizeof p->addr);
+	node__url_to_addr(p->urls.v[p->url_idx % p->urls.n], p->addr, sizeof p->addr);
 	struct rpc_client_options o;
 	memset(&o, 0, sizeof o);
 	o.connect_timeout_ms = 2000;
@@ -440,7 +440,7 @@ struct rpc_client *node__peer_aux(struct node *n, uint64_t id)
 	}
 	if (!p->aux_c) {
 		char addr[300];
-		url_to_addr(p->urls.v[p->url_idx % p->urls.n], addr, sizeof addr);
+		node__url_to_addr(p->urls.v[p->url_idx % p->urls.n], addr, sizeof addr);
 		struct rpc_client_options o;
 		memset(&o, 0, sizeof o);
 		o.connect_timeout_ms = 2000;
@@ -960,7 +960,7 @@ int node__hello(const struct cairn_config *cfg, uv_loop_t *loop, Cairnpeer__Hell
 				continue;
 			for (size_t u = 0; u < ic.v[i].peer_urls.n && !*out; u++) {
 				char addr[300];
-				url_to_addr(ic.v[i].peer_urls.v[u], addr, sizeof addr);
+				node__url_to_addr(ic.v[i].peer_urls.v[u], addr, sizeof addr);
 				struct rpc_client *c;
 				struct rpc_client_options o;
 				memset(&o, 0, sizeof o);

@@ -239,12 +239,7 @@ static void save_after(uv_work_t *w, int status)
 		send_done(ss, false);
 		return;
 	}
-	const char *url = p->urls.v[p->url_idx % p->urls.n];
-	const char *h = strstr(url, "://");
-	snprintf(addr, sizeof addr, "%s", h ? h + 3 : url);
-	char *slash = strchr(addr, '/');
-	if (slash)
-		*slash = '\0';
+	node__url_to_addr(p->urls.v[p->url_idx % p->urls.n], addr, sizeof addr);
 	struct rpc_client_options o;
 	memset(&o, 0, sizeof o);
 	o.connect_timeout_ms = 5000;

@@ -424,6 +424,22 @@ static int decode_conf_change(const uint8_t *data, size_t len, struct raft_conf_
 	return 0;
 }
 
+/* Keeps a copy of the packed entry in the wait (for retries and for
+ * forwarding). Returns nonzero if the wait failed (out of memory). */
+static int keep_entry(struct node_wait *w, const uint8_t *data, size_t len)
+{
+	if (w->fwd.p == data)
+		return 0;
+	w->fwd.len = 0;
+	if (bytes_reserve(&w->fwd, len)) {
+		wait_fail_later(w, -ENOMEM);
+		return -1;
+	}
+	memcpy(w->fwd.p, data, len);
+	w->fwd.len = len;
+	return 0;
+}
+
 /* Places w's entry: proposes it here (leader) or hands it to the leader. */
 static void submit(struct node_wait *w, const uint8_t *data, size_t len)
 {
@@ -459,27 +475,13 @@ static void submit(struct node_wait *w, const uint8_t *data, size_t len)
 			return;
 		}
 		/* Transient (transfer, pending conf change): try again. */
-		if (w->fwd.p != data) {
-			w->fwd.len = 0;
-			if (bytes_reserve(&w->fwd, len)) {
-				wait_fail_later(w, -ENOMEM);
-				return;
-			}
-			memcpy(w->fwd.p, data, len);
-			w->fwd.len = len;
-		}
+		if (keep_entry(w, data, len))
+			return;
 		wl_push(&n->retry, w);
 		return;
 	}
-	if (w->fwd.p != data) {
-		w->fwd.len = 0;
-		if (bytes_reserve(&w->fwd, len)) {
-			wait_fail_later(w, -ENOMEM);
-			return;
-		}
-		memcpy(w->fwd.p, data, len);
-		w->fwd.len = len;
-	}
+	if (keep_entry(w, data, len))
+		return;
 	if (!n->leader) {
 		wl_push(&n->retry, w);
 		return;
