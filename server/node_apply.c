@@ -307,11 +307,11 @@ static void record_commit(struct applier *ap, uint64_t ns)
 	pthread_mutex_unlock(&ap->mu);
 }
 
-static void apply_jobs(struct applier *ap, struct apply_job *jobs, struct apply_out *o)
+static void apply_jobs(struct applier *ap, struct apply_job *jobs, struct apply_out *o, bool feed)
 {
 	struct node *n = ap->n;
 	struct store_mvcc_batch *b = NULL;
-	unsigned flags = ap->feed ? (STORE_MVCC_FEED | STORE_MVCC_FEED_PREV_KV) : 0;
+	unsigned flags = feed ? (STORE_MVCC_FEED | STORE_MVCC_FEED_PREV_KV) : 0;
 	int rc = store_mvcc_batch_begin(n->mvcc, flags, &o->feed_arena, &b);
 	if (rc) {
 		o->fatal = rc;
@@ -431,6 +431,7 @@ static void *apply_main(void *arg)
 		}
 		if (stop)
 			break;
+		bool feed = ap->feed;
 		pthread_mutex_unlock(&ap->mu);
 
 		struct apply_out *o = out_get(ap);
@@ -453,7 +454,7 @@ static void *apply_main(void *arg)
 				ap->compacting = st.compacted_revision < st.compact_revision;
 			}
 		} else {
-			apply_jobs(ap, jobs, o);
+			apply_jobs(ap, jobs, o, feed);
 		}
 
 		pthread_mutex_lock(&ap->mu);

@@ -49,6 +49,8 @@ int bytes_reserve(struct bytes *b, size_t extra);
 void bytes_free(struct bytes *b);
 
 int64_t node_mono_ns(void);
+/* CAIRN_TRACE_RAFT set: debug-log every Raft message (read once). */
+bool node__trace_raft(void);
 
 /* ---- Waits ----------------------------------------------------------------- */
 

@@ -543,7 +543,7 @@ static void send_now_bytes(struct node *n, uint64_t to, const uint8_t *data, siz
 
 void node__send_bytes(struct node *n, uint64_t to, const uint8_t *data, size_t len)
 {
-	if (getenv("CAIRN_TRACE_RAFT"))
+	if (node__trace_raft())
 		LOGD("send after persist", LF_HEX("to", to) LF_U64("bytes", len));
 	if (node__fault_drops(n, to))
 		return;
@@ -556,7 +556,7 @@ void node__send_bytes(struct node *n, uint64_t to, const uint8_t *data, size_t l
 
 void node__send(struct node *n, const struct raft_message *m)
 {
-	if (getenv("CAIRN_TRACE_RAFT"))
+	if (node__trace_raft())
 		LOGD("send", LF_STR("type", raft_message_type_name(m->type)) LF_HEX("to", m->to)
 		                 LF_U64("index", m->index) LF_U64("entries", m->n_entries)
 		                     LF_BOOL("reject", m->reject));
@@ -671,7 +671,7 @@ static void raft_on_message(struct rpc_stream *s, const ProtobufCMessage *msg, c
 		return; /* snapshots come on their own call */
 	struct raft_accept acc;
 	memset(&acc, 0, sizeof acc);
-	if (getenv("CAIRN_TRACE_RAFT") ||
+	if (node__trace_raft() ||
 	    (m.type != RAFT_MSG_HEARTBEAT && m.type != RAFT_MSG_HEARTBEAT_RESPONSE))
 		LOGD("recv", LF_STR("type", raft_message_type_name(m.type)) LF_HEX("from", m.from)
 		                 LF_U64("term", m.term) LF_U64("index", m.index)

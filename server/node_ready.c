@@ -197,7 +197,7 @@ void node__process_ready(struct node *n)
 			struct store_wal_hard_state hs = {.term = rd.hard_state.term,
 			                                  .vote = rd.hard_state.vote,
 			                                  .commit = rd.hard_state.commit};
-			if (getenv("CAIRN_TRACE_RAFT"))
+			if (node__trace_raft())
 				LOGD("save hard state",
 				     LF_U64("term", hs.term) LF_HEX("vote", hs.vote)
 				         LF_U64("commit", hs.commit));

@@ -135,3 +135,11 @@ int64_t node_mono_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+bool node__trace_raft(void)
+{
+	static int trace = -1;
+	if (trace < 0)
+		trace = getenv("CAIRN_TRACE_RAFT") != NULL;
+	return trace == 1;
+}
