@@ -184,7 +184,9 @@ typedef void (*cairn_log_fn)(void *arg, int level, const char *message);
  * Called after every failed attempt of a unary call, before the library
  * decides whether to retry (clientv3's retry interceptor logs at this
  * point; etcdctl prints those lines). path is the gRPC method path
- * ("/etcdserverpb.KV/Put"), attempt counts from 0.
+ * ("/etcdserverpb.KV/Put"), attempt counts from 0. A call whose deadline
+ * passes before it could be sent reports attempt 0 (clientv3's invoker
+ * waits for a connection within its first attempt).
  */
 typedef void (*cairn_attempt_fn)(void *arg, const char *path, int attempt,
                                  const struct cairn_status *st);

@@ -455,6 +455,19 @@ static void op_expire(struct cairn__op *op)
 	} else {
 		snprintf(msg, sizeof msg, "%s", RPC_MSG_DEADLINE_EXCEEDED);
 	}
+	if (op->attempts == 0 && c->cfg.on_attempt_failed) {
+		/* clientv3's invoker waited for a connection until the deadline:
+		 * that is its attempt 0, and it is reported like any other. */
+		struct cairn_status st = op->st;
+		st.code = CAIRN_DEADLINE_EXCEEDED;
+		st.reason = reason;
+		snprintf(st.message, sizeof st.message, "%.*s", (int)sizeof st.message - 1, msg);
+		c->depth++;
+		c->cfg.on_attempt_failed(c->cfg.attempt_arg, op->m->path, 0, &st);
+		c->depth--;
+		if (c->closing)
+			return;
+	}
 	op_fail(op, CAIRN_DEADLINE_EXCEEDED, reason, msg);
 }
 
@@ -567,6 +580,13 @@ static void op_failed(struct cairn__op *op, int code, const char *message)
 	struct cairn__conn *conn = op->conn;
 	op->call = NULL;
 	op->conn = NULL;
+	if (code == CAIRN_CANCELLED && op->deadline && message && strstr(message, "RST_STREAM") &&
+	    cairn__now(c) + 50 >= op->deadline) {
+		/* The server gave up at our deadline (grpc-timeout) and reset
+		 * the stream: grpc-go reports that as DeadlineExceeded too. */
+		code = CAIRN_DEADLINE_EXCEEDED;
+		message = RPC_MSG_DEADLINE_EXCEEDED;
+	}
 	op->st.code = code;
 	op->st.reason = reason_of(code, message);
 	snprintf(op->st.message, sizeof op->st.message, "%s", message ? message : "");

@@ -45,16 +45,20 @@ static void sig_cb(uv_signal_t *h, int signum)
 static void session_lost(struct cairn_session *s, void *arg, const struct cairn_status *st)
 {
 	(void)s;
-	(void)st;
 	struct waiter *w = arg;
 	w->lost = true;
+	if (ctl_g->debug)
+		fprintf(stderr, "session lost: %s (%d)\n", st->message, st->code);
 	cairn_client_stop(w->c);
 }
 
-/* Runs the loop until done, a signal or a lost session. */
-static void wait_for(struct waiter *w)
+/* Runs the loop until done or a signal, and with lost_ends also until the
+ * session is lost. Acquiring goes on when the session is lost (clientv3's
+ * Lock and Campaign do not watch the session); only the wait after
+ * acquiring ends with it. */
+static void wait_for(struct waiter *w, bool lost_ends)
 {
-	while (!w->done && !w->signalled && !w->lost)
+	while (!w->done && !w->signalled && !(lost_ends && w->lost))
 		cairn_client_run(w->c);
 }
 
@@ -149,7 +153,7 @@ int cmd_lock(struct ctl *ctl, int argc, char **argv)
 	int rv = cairn_mutex_lock(m, NULL, wait_done, &w);
 	if (rv)
 		ctl_fail(EXIT_ERROR, "%s", cairn_strerror(rv));
-	wait_for(&w);
+	wait_for(&w, false);
 	if (!w.done) {
 		/* interrupted while waiting: clientv3 unlocks, then the
 		 * context error surfaces */
@@ -180,7 +184,7 @@ int cmd_lock(struct ctl *ctl, int argc, char **argv)
 	} else {
 		print_key(ctl, c, cairn_mutex_key(m), true);
 		w.done = false;
-		wait_for(&w);
+		wait_for(&w, true);
 		if (w.lost)
 			ctl_fail(EXIT_ERROR, "%s", "session expired");
 		struct cairn_status st;
@@ -259,7 +263,7 @@ int cmd_elect(struct ctl *ctl, int argc, char **argv)
 	int rv = cairn_election_campaign(e, argv[1], strlen(argv[1]), NULL, wait_done, &w);
 	if (rv)
 		ctl_fail(EXIT_ERROR, "%s", cairn_strerror(rv));
-	wait_for(&w);
+	wait_for(&w, false);
 	if (!w.done) {
 		struct cairn_status st;
 		cairn_election_resign_sync(e, &st);
@@ -269,7 +273,7 @@ int cmd_elect(struct ctl *ctl, int argc, char **argv)
 		ctl_fail_status(EXIT_ERROR, &w.st, NULL);
 	print_key(ctl, c, cairn_election_key(e), false);
 	w.done = false;
-	wait_for(&w);
+	wait_for(&w, true);
 	if (w.lost)
 		ctl_fail(EXIT_ERROR, "%s", "elect: session expired");
 	struct cairn_status st;

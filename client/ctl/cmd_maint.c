@@ -8,10 +8,13 @@
  * as etcdctl dials every endpoint separately; health checks run
  * concurrently on one loop.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "client/ctl/ctl.h"
 
@@ -105,7 +108,7 @@ int cmd_ep_status(struct ctl *ctl, int argc, char **argv)
 	size_t n = 0;
 	bool failed = false;
 	for (size_t i = 0; i < eps.n; i++) {
-		struct cairn_client *c = ctl_client_for(ctl, (const char *const *)&eps.v[i], 1);
+		struct cairn_client *c = ctl_client_direct(ctl, eps.v[i]);
 		Etcdserverpb__StatusRequest r = ETCDSERVERPB__STATUS_REQUEST__INIT;
 		struct cairn_call_opts o = ctl_opts(ctl);
 		struct cairn_status st;
@@ -144,8 +147,9 @@ int cmd_ep_hashkv(struct ctl *ctl, int argc, char **argv)
 	Etcdserverpb__HashKVResponse **resps = calloc(eps.n + 1, sizeof *resps);
 	size_t n = 0;
 	bool failed = false;
+	char last[CAIRN_MSG_MAX + 64] = "";
 	for (size_t i = 0; i < eps.n; i++) {
-		struct cairn_client *c = ctl_client_for(ctl, (const char *const *)&eps.v[i], 1);
+		struct cairn_client *c = ctl_client_direct(ctl, eps.v[i]);
 		Etcdserverpb__HashKVRequest r = ETCDSERVERPB__HASH_KVREQUEST__INIT;
 		r.revision = g_hashkv_rev;
 		struct cairn_call_opts o = ctl_opts(ctl);
@@ -154,6 +158,7 @@ int cmd_ep_hashkv(struct ctl *ctl, int argc, char **argv)
 			char text[CAIRN_MSG_MAX + 64];
 			fprintf(stderr, "Failed to get the hash of endpoint %s (%s)\n", eps.v[i],
 			        cairn_status_text(&st, text, sizeof text));
+			snprintf(last, sizeof last, "%s", text);
 			failed = true;
 		} else {
 			hs[n].ep = eps.v[i];
@@ -171,7 +176,7 @@ int cmd_ep_hashkv(struct ctl *ctl, int argc, char **argv)
 	free(hs);
 	strlist_free(&eps);
 	if (failed)
-		exit(EXIT_ERROR);
+		ctl_fail(EXIT_ERROR, "%s", last);
 	return 0;
 }
 
@@ -248,7 +253,7 @@ int cmd_defrag(struct ctl *ctl, int argc, char **argv)
 	ctl_endpoints(ctl, g_defrag_cluster, &eps);
 	int failures = 0;
 	for (size_t i = 0; i < eps.n; i++) {
-		struct cairn_client *c = ctl_client_for(ctl, (const char *const *)&eps.v[i], 1);
+		struct cairn_client *c = ctl_client_direct(ctl, eps.v[i]);
 		Etcdserverpb__DefragmentRequest r = ETCDSERVERPB__DEFRAGMENT_REQUEST__INIT;
 		struct cairn_call_opts o = ctl_opts(ctl);
 		Etcdserverpb__DefragmentResponse *resp;
@@ -273,6 +278,48 @@ int cmd_defrag(struct ctl *ctl, int argc, char **argv)
 
 /* ---- snapshot save -------------------------------------------------------------------------- */
 
+struct snap {
+	int fd;
+	uint64_t size;
+	int err;
+	bool done;
+	struct cairn_status st;
+};
+
+static int snap_chunk(void *arg, const uint8_t *data, size_t len, uint64_t remaining)
+{
+	(void)remaining;
+	struct snap *s = arg;
+	while (len > 0) {
+		ssize_t n = write(s->fd, data, len);
+		if (n < 0) {
+			s->err = errno;
+			return 1;
+		}
+		data += n;
+		len -= (size_t)n;
+		s->size += (uint64_t)n;
+	}
+	return 0;
+}
+
+static void snap_end(void *arg, const struct cairn_status *st)
+{
+	struct snap *s = arg;
+	s->st = *st;
+	s->done = true;
+}
+
+/* Go's os.PathError text: "open <path>: no such file or directory". */
+static void go_errno(struct buf *b, int e)
+{
+	const char *t = strerror(e);
+	char c = t[0] >= 'A' && t[0] <= 'Z' ? (char)(t[0] + 32) : t[0];
+	buf_put(b, &c, 1);
+	buf_puts(b, t + 1);
+}
+
+/* clientv3/snapshot v3Manager.Save, with its log lines. */
 int cmd_snapshot_save(struct ctl *ctl, int argc, char **argv)
 {
 	if (argc != 1)
@@ -287,40 +334,77 @@ int cmd_snapshot_save(struct ctl *ctl, int argc, char **argv)
 	}
 	const char *path = argv[0];
 	struct cairn_client *c = ctl_client(ctl);
-	struct buf f = {0};
+	struct buf part = {0}, f = {0};
+	buf_printf(&part, "%s.part", path);
+	struct snap s = {.fd = open(buf_str(&part), O_WRONLY | O_CREAT | O_TRUNC, 0600)};
+	if (s.fd < 0) {
+		struct buf e = {0};
+		buf_printf(&e, "open %s: ", buf_str(&part));
+		go_errno(&e, errno);
+		ctl_fail(EXIT_INTERRUPTED, "could not open %s (%s)", buf_str(&part), buf_str(&e));
+	}
 	buf_puts(&f, ",\"path\":\"");
-	zap_string(&f, path);
-	buf_puts(&f, ".part\"");
+	zap_string(&f, buf_str(&part));
+	buf_puts(&f, "\"");
 	ctl_log_info("snapshot/v3_snapshot.go:119", "created temporary db file", buf_str(&f));
 	int64_t start = ctl_now_ns();
+	/* "If user does not specify --command-timeout, there will be no
+	 * timeout for snapshot save" (etcdctl); the stream has none here. */
+	int rv = cairn_maint_snapshot(c, snap_chunk, snap_end, &s);
+	if (rv)
+		ctl_fail(EXIT_INTERRUPTED, "%s", cairn_strerror(rv));
 	ctl_log_info("clientv3/maintenance.go:200", "opened snapshot stream; downloading", "");
 	f.len = 0;
 	buf_puts(&f, ",\"endpoint\":\"");
 	zap_string(&f, ctl->endpoints.v[0]);
 	buf_puts(&f, "\"");
 	ctl_log_info("snapshot/v3_snapshot.go:127", "fetching snapshot", buf_str(&f));
-	uint64_t size = 0;
-	struct cairn_status st;
-	int rv = cairn_maint_snapshot_save(c, path, &size, &st);
-	if (rv == CAIRN_ESTATUS)
-		ctl_fail_status(EXIT_INTERRUPTED, &st, NULL);
-	if (rv)
-		ctl_fail(EXIT_INTERRUPTED, "%s", st.message[0] ? st.message : cairn_strerror(rv));
+	cairn_client_run_until(c, &s.done, 0);
+	if (s.err) {
+		unlink(buf_str(&part));
+		struct buf e = {0};
+		buf_printf(&e, "write %s: ", buf_str(&part));
+		go_errno(&e, s.err);
+		ctl_fail(EXIT_INTERRUPTED, "%s", buf_str(&e));
+	}
+	if (s.st.code != CAIRN_OK) {
+		unlink(buf_str(&part));
+		ctl_fail_status(EXIT_INTERRUPTED, &s.st, NULL);
+	}
 	ctl_log_info("clientv3/maintenance.go:208", "completed snapshot read; closing", "");
+	if (s.size % 512 != 32) {
+		unlink(buf_str(&part));
+		ctl_fail(EXIT_INTERRUPTED, "sha256 checksum not found [bytes: %llu]",
+		         (unsigned long long)s.size);
+	}
+	if (fsync(s.fd) != 0 || close(s.fd) != 0) {
+		struct buf e = {0};
+		go_errno(&e, errno);
+		unlink(buf_str(&part));
+		ctl_fail(EXIT_INTERRUPTED, "%s", buf_str(&e));
+	}
 	f.len = 0;
 	buf_puts(&f, ",\"endpoint\":\"");
 	zap_string(&f, ctl->endpoints.v[0]);
 	buf_puts(&f, "\",\"size\":\"");
-	humanize_bytes(&f, size);
+	humanize_bytes(&f, s.size);
 	buf_puts(&f, "\",\"took\":");
 	ctl_go_float(&f, (double)(ctl_now_ns() - start) / 1e9);
 	ctl_log_info("snapshot/v3_snapshot.go:142", "fetched snapshot", buf_str(&f));
+	if (rename(buf_str(&part), path) != 0) {
+		struct buf e = {0};
+		buf_printf(&e, "rename %s %s: ", buf_str(&part), path);
+		go_errno(&e, errno);
+		ctl_fail(EXIT_INTERRUPTED, "could not rename %s to %s (%s)", buf_str(&part), path,
+		         buf_str(&e));
+	}
 	f.len = 0;
 	buf_puts(&f, ",\"path\":\"");
 	zap_string(&f, path);
 	buf_puts(&f, "\"");
 	ctl_log_info("snapshot/v3_snapshot.go:152", "saved", buf_str(&f));
 	buf_free(&f);
+	buf_free(&part);
 	printf("Snapshot saved at %s\n", path);
 	return 0;
 }

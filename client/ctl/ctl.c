@@ -380,9 +380,23 @@ static void epoch_ts(struct buf *b)
 	ctl_go_float(b, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
-static void grpc_error(struct buf *b, const struct cairn_status *st)
+static void grpc_error(struct buf *b, const struct cairn_status *st, bool direct)
 {
-	if (st->code == CAIRN_DEADLINE_EXCEEDED && st->reason == CAIRN_REASON_NO_CONNECTION)
+	const char *why = strstr(st->message, " failed: ");
+	if (st->code == CAIRN_DEADLINE_EXCEEDED && st->reason == CAIRN_REASON_NO_CONNECTION &&
+	    direct && why) {
+		/* grpc-go's passthrough balancer reports the dial error */
+		const char *ep = st->endpoint;
+		if (strncmp(ep, "http://", 7) == 0)
+			ep += 7;
+		struct buf e = {0};
+		buf_printf(&e, "transport: Error while dialing dial tcp %s: connect: ", ep);
+		buf_put(&e, why + 9, strcspn(why + 9, ")"));
+		buf_puts(b, "rpc error: code = DeadlineExceeded desc = latest balancer error: "
+		            "connection error: desc = ");
+		go_quote(b, e.p, e.len);
+		buf_free(&e);
+	} else if (st->code == CAIRN_DEADLINE_EXCEEDED && st->reason == CAIRN_REASON_NO_CONNECTION)
 		buf_puts(b, "rpc error: code = DeadlineExceeded desc = latest balancer error: all "
 		            "SubConns are in TransientFailure");
 	else if (st->code == CAIRN_DEADLINE_EXCEEDED && st->reason == CAIRN_REASON_DEADLINE)
@@ -405,7 +419,7 @@ void ctl_log_attempt(void *arg, const char *path, int attempt, const struct cair
 	zap_string(&b, ctl->target);
 	buf_printf(&b, "\",\"attempt\":%d,\"error\":\"", attempt);
 	struct buf e = {0};
-	grpc_error(&e, st);
+	grpc_error(&e, st, ctl->direct);
 	zap_string(&b, buf_str(&e));
 	buf_free(&e);
 	buf_puts(&b, "\"}\n");
@@ -432,9 +446,6 @@ void ctl_log_info(const char *caller, const char *msg, const char *fields)
 
 void ctl_fail_status(int code, const struct cairn_status *st, const char *wrap)
 {
-	/* A call that never went out still gets its interceptor line. */
-	if (st->attempts == 0 && st->code == CAIRN_DEADLINE_EXCEEDED && ctl_g && ctl_g->client)
-		ctl_log_attempt(ctl_g, "", 0, st);
 	char text[CAIRN_MSG_MAX + 64];
 	cairn_status_text(st, text, sizeof text);
 	if (wrap)
@@ -522,9 +533,13 @@ struct cairn_client *ctl_client_on(struct ctl *ctl, uv_loop_t *loop, const char 
 	/* Each client has its own dial target in the interceptor's lines,
 	 * as each clientv3 client has its own resolver. */
 	struct ctl *tctl = ctl;
-	if (ctl->client || loop) {
+	if (ctl->direct) {
 		tctl = malloc(sizeof *tctl);
 		*tctl = *ctl;
+	} else if (ctl->client || loop) {
+		tctl = malloc(sizeof *tctl);
+		*tctl = *ctl;
+		tctl->direct = false;
 		make_uuid(tctl->uuid);
 		const char *ep0 = n ? eps[0] : "";
 		if (strncmp(ep0, "http://", 7) == 0)
@@ -563,6 +578,15 @@ struct cairn_client *ctl_client_on(struct ctl *ctl, uv_loop_t *loop, const char 
 struct cairn_client *ctl_client_for(struct ctl *ctl, const char *const *eps, size_t n)
 {
 	return ctl_client_on(ctl, NULL, eps, n);
+}
+
+struct cairn_client *ctl_client_direct(struct ctl *ctl, const char *ep)
+{
+	struct ctl tmp = *ctl;
+	tmp.client = NULL;
+	tmp.direct = true;
+	snprintf(tmp.target, sizeof tmp.target, "passthrough:///%s", ep);
+	return ctl_client_on(&tmp, NULL, &ep, 1);
 }
 
 struct printer_opts ctl_popts(struct ctl *ctl)

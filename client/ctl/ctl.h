@@ -178,7 +178,8 @@ struct ctl {
 	const struct cmd *cmd;
 	FILE *out; /* stdout */
 	struct cairn_client *client;
-	char target[160]; /* "endpoint://client-<uuid>/<first endpoint>" for log lines */
+	char target[300]; /* "endpoint://client-<uuid>/<first endpoint>" for log lines */
+	bool direct;      /* target is "passthrough:///<endpoint>" (clientv3's Dial) */
 	char uuid[40];
 };
 
@@ -194,6 +195,9 @@ void ctl_fail_status(int code, const struct cairn_status *st, const char *wrap)
 struct cairn_client *ctl_client(struct ctl *ctl);
 /* A client for exactly these endpoints (caller closes it). */
 struct cairn_client *ctl_client_for(struct ctl *ctl, const char *const *eps, size_t n);
+/* A client for one endpoint as clientv3's maintenance calls dial it
+ * (Status, HashKV, Defragment): log lines name "passthrough:///<ep>". */
+struct cairn_client *ctl_client_direct(struct ctl *ctl, const char *ep);
 /* A client on a caller's loop (asynchronous use), for these endpoints. */
 struct cairn_client *ctl_client_on(struct ctl *ctl, uv_loop_t *loop, const char *const *eps,
                                    size_t n);

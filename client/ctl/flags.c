@@ -410,7 +410,9 @@ void cmd_help(struct buf *out, const struct cmd *c, struct flag *globals)
 	struct buf t = {0};
 	struct buf path = {0};
 	cmd_path(&path, c);
-	buf_printf(&t, "NAME:\n\t%s - %s\n\n", c->parent ? c->name : ctl_progname, c->short_desc);
+	/* NAME is the path below the root: "lease grant" */
+	const char *below = strchr(buf_str(&path), ' ');
+	buf_printf(&t, "NAME:\n\t%s - %s\n\n", below ? below + 1 : ctl_progname, c->short_desc);
 	buf_printf(&t, "USAGE:\n\t%s%s%s [flags]\n", buf_str(&path), c->use && *c->use ? " " : "",
 	           c->use ? c->use : "");
 	if (!c->parent)

@@ -742,47 +742,6 @@ int print_member_list(struct buf *b, const struct printer_opts *o,
 		return 0;
 	}
 	case OUT_JSON:
-		if (o->hex) {
-			/* etcdctl's printMemberListWithHexJSON */
-			const Etcdserverpb__ResponseHeader *h = r->header;
-			buf_printf(b,
-			           "{\"header\":{\"cluster_id\":\"%" PRIx64
-			           "\",\"member_id\":\"%" PRIx64 "\",\"raft_term\":%" PRIu64,
-			           h ? h->cluster_id : 0, h ? h->member_id : 0,
-			           h ? h->raft_term : 0);
-			for (size_t i = 0; i < r->n_members; i++) {
-				const Etcdserverpb__Member *m = ms[i];
-				buf_printf(b, "%s%" PRIx64 "\",\"name\":\"%s\",\"peerURLs\":",
-				           i ? ",{\"ID\":\"" : "},\"members\":[{\"ID\":\"", m->id,
-				           m->name ? m->name : "");
-				for (size_t k = 0; k < m->n_peerurls || k == 0; k++) {
-					if (!m->n_peerurls) {
-						buf_puts(b, "null");
-						break;
-					}
-					buf_puts(b, k ? "," : "[");
-					json_string(b, m->peerurls[k], strlen(m->peerurls[k]));
-					if (k + 1 == m->n_peerurls)
-						buf_puts(b, "]");
-				}
-				buf_puts(b, ",\"clientURLS\":");
-				for (size_t k = 0; k < m->n_clienturls || k == 0; k++) {
-					if (!m->n_clienturls) {
-						buf_puts(b, "null");
-						break;
-					}
-					buf_puts(b, k ? "," : "[");
-					json_string(b, m->clienturls[k], strlen(m->clienturls[k]));
-					if (k + 1 == m->n_clienturls)
-						buf_puts(b, "]");
-				}
-				buf_puts(b, "}");
-				if (i + 1 == r->n_members)
-					buf_puts(b, "]");
-			}
-			buf_puts(b, "}\n");
-			return 0;
-		}
 		print_json_msg(b, &r->base);
 		return 0;
 	case OUT_FIELDS:

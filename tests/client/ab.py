@@ -73,12 +73,20 @@ def normalize(s, ep, ids):
     s = re.sub(r'"took":"?[0-9.a-zµ]+"?', '"took":<t>', s)
     s = re.sub(r'"Took" : [0-9.a-zµ]+', '"Took" : <t>', s)
 
-    def lease(m):
-        v = m.group(0)
-        if v not in ids:
-            ids[v] = "<lease%d>" % (len(ids) + 1)
-        return ids[v]
-    s = re.sub(r"\b694d[0-9a-f]{12}\b", lease, s)
+    for m in re.finditer(r"lease ([0-9a-f]{16}) granted", s):
+        h = m.group(1)
+        if h not in ids:
+            ids[h] = "<lease%d>" % (len(ids) + 1)
+            ids[str(int(h, 16))] = ids[h]
+            ids[h.lstrip("0")] = ids[h]
+    for m in re.finditer(r'"ID":(\d+),"TTL"', s):
+        d = m.group(1)
+        if d not in ids:
+            ids[d] = "<lease%d>" % (len(ids) + 1)
+            ids["%016x" % int(d)] = ids[d]
+            ids["%x" % int(d)] = ids[d]
+    for k in sorted(ids, key=len, reverse=True):
+        s = s.replace(k, ids[k])
     return s
 
 
@@ -115,6 +123,8 @@ def main():
                 stdin = stdin.encode().decode("unicode_escape").encode("latin-1")
             oa = run("etcdctl", ea.ep, line, stdin, a.timeout)
             ob = run(CAIRNCTL, eb.ep, line, stdin, a.timeout)
+            # cairnctl names itself where etcdctl does
+            ob = tuple(x.replace("cairnctl", "etcdctl") for x in ob)
             ta = "".join(normalize(x, ea.ep, ids_a) + "\n--\n" for x in oa)
             tb = "".join(normalize(x, eb.ep, ids_b) + "\n--\n" for x in ob)
             if ta == tb:

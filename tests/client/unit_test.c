@@ -1,0 +1,5 @@
+/* placeholder: filled below */
+#include <criterion/criterion.h>
+Test(placeholder, nothing)
+{
+}
