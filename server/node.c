@@ -41,6 +41,7 @@
 #define META_CLUSTER_ID "cairn/cluster_id"
 #define META_MEMBER_ID  "cairn/member_id"
 #define META_PEERS      "cairn/peers"
+#define META_NAME       "cairn/name"
 
 void node__wal_options(struct node *n, struct store_wal_options *o);
 void node__retry_tick(struct node *n);
@@ -238,6 +239,9 @@ static int bootstrap(uv_loop_t *loop, const struct cairn_config *cfg, const char
 	put_be64(v, my_id);
 	if (!rc)
 		rc = store_mvcc_meta_put(b, META_MEMBER_ID, strlen(META_MEMBER_ID), v, 8);
+	if (!rc)
+		rc = store_mvcc_meta_put(b, META_NAME, strlen(META_NAME), cfg->name,
+		                         strlen(cfg->name));
 	for (size_t i = 0; !rc && i < ic.n; i++) {
 		Etcdserverpb__Member m = ETCDSERVERPB__MEMBER__INIT;
 		m.id = ic.v[i].id;
@@ -357,7 +361,23 @@ static int read_identity(struct node *n)
 	rc = store_mvcc_meta_get(rd, META_MEMBER_ID, strlen(META_MEMBER_ID), &v, &len);
 	if (!rc && len == 8)
 		n->id = get_be64(v);
+	/* A data directory is one member's: started under another name it is
+	 * almost always the wrong --data-dir. */
+	rc = store_mvcc_meta_get(rd, META_NAME, strlen(META_NAME), &v, &len);
+	bool other = !rc && (len != strlen(n->name) || memcmp(v, n->name, len) != 0);
+	if (other) {
+		char stored[256];
+		snprintf(stored, sizeof stored, "%.*s", (int)(len < 255 ? len : 255),
+		         (const char *)v);
+		LOGE("the data directory belongs to another member: refusing it (check --data-dir "
+		     "and --name)",
+		     LF_STR("data-dir", n->cfg->data_dir) LF_STR("stored-name", stored)
+		         LF_HEX("stored-member-id", n->id)
+		             LF_HEX("stored-cluster-id", n->cluster_id) LF_STR("name", n->name));
+	}
 	store_mvcc_read_end(rd);
+	if (other)
+		return -EEXIST;
 	return n->id && n->cluster_id ? 0 : -ENOENT;
 }
 
@@ -619,7 +639,9 @@ int node_create(uv_loop_t *loop, const struct cairn_config *cfg, struct node **o
 		     LF_STR("path", n->mvcc_dir) LF_STR("error", store_mvcc_strerror(rc)));
 		goto fail;
 	}
-	if (read_identity(n)) {
+	if ((rc = read_identity(n)) == -EEXIST)
+		goto fail;
+	if (rc) {
 		LOGE("the data directory holds no cairn member identity (not a cairn data "
 		     "directory, or an incomplete bootstrap): refusing it",
 		     LF_STR("data-dir", cfg->data_dir));

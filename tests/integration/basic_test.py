@@ -57,6 +57,14 @@ def cluster_story():
         check(c.metric(f, "etcd_server_has_leader") == 1, "/metrics: follower has_leader 1")
         check(c.metric(f, "etcd_disk_wal_fsync_duration_seconds_count") > 0,
               "/metrics: WAL fsync histogram")
+        # Another member's data directory is refused, clearly.
+        f.kill()
+        args = [clusterlib.cairnd_path(), "--name", "someone-else", "--data-dir", f.data_dir,
+                "--listen-client-urls", "http://127.0.0.1:0",
+                "--listen-peer-urls", "http://127.0.0.1:0"]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "belongs to another member" in r.stderr,
+              "another member's data directory is refused (exit %d)" % r.returncode)
 
 
 def flags_story():
