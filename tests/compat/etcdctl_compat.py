@@ -46,7 +46,8 @@ def strip_status_json(s):
 # A step: (args, options). Options: stdin, ep ("one" = first member only,
 # "all"), norm (extra normalizer), capture {name: regex}, bg (seconds to run
 # in the background while the following steps run, then interrupted),
-# sleep (seconds to wait after starting), timeout (kill after seconds).
+# sleep (seconds to wait after starting), timeout (kill after seconds);
+# stdin with bg is written at start and the pipe kept open (interactive).
 STEPS = [
     # --- put / get with every flag
     (["put", "foo", "bar"], {}),
@@ -74,6 +75,7 @@ STEPS = [
     (["get", "foo", "--prefix", "--sort-by", "CREATE"], {}),
     (["get", "foo", "--prefix", "--sort-by", "VERSION", "--order", "DESCEND"], {}),
     (["get", "foo", "--prefix", "--keys-only"], {}),
+    (["get", "foo", "--prefix", "--count-only", "-w", "json"], {}),
     (["get", "foo", "--from-key"], {}),
     (["get", "", "--from-key", "--keys-only"], {}),
     (["get", "foo", "--rev", "2"], {}),
@@ -116,6 +118,7 @@ STEPS = [
     (["lease", "timetolive", "{lease1}", "-w", "json"], {}),
     (["lease", "list"], {"norm": "sorted"}),
     (["lease", "keep-alive", "--once", "{lease1}"], {}),
+    (["lease", "keep-alive", "--once", "{lease1}", "-w", "json"], {}),
     (["get", "leased", "-w", "fields"], {}),
     (["put", "leased", "v2", "--ignore-lease"], {}),
     (["get", "leased", "-w", "json"], {}),
@@ -135,6 +138,12 @@ STEPS = [
     (["watch", "w", "--prefix", "--rev", "20", "-w", "json"], {"timeout": 2.0}),
     (["watch", "w", "--prefix", "--rev", "21", "--prev-kv"], {"timeout": 2.0}),
     (["watch", "foo", "--rev", "2"], {"timeout": 2.0}),
+    # interactive: two watches and a progress request on one stream
+    (["watch", "-i"], {"bg": 4, "sleep": 1.0,
+                       "stdin": "watch wi\nprogress\nwatch wj --prev-kv\n"}),
+    (["put", "wi", "1"], {}),
+    (["put", "wj", "1"], {}),
+    (["put", "wj", "2"], {"sleep": 0.5}),
     # --- members
     (["member", "list"], {"norm": "sorted"}),
     (["member", "list", "-w", "table"], {"norm": "sorted"}),
@@ -159,11 +168,13 @@ STEPS = [
     (["endpoint", "health"], {"norm": "sorted"}),
     (["endpoint", "health", "--cluster"], {"norm": "sorted", "ep": "one"}),
     (["endpoint", "status"], {"norm": "status_simple", "ep": "one"}),
+    (["endpoint", "status", "-w", "json"], {"ep": "one", "norm": "status_json"}),
     (["endpoint", "status", "-w", "table", "--cluster"],
      {"norm": "status_table_sorted", "ep": "one"}),
     (["endpoint", "hashkv"], {"ep": "one", "norm": "hashkv"}),
     (["endpoint", "hashkv", "--cluster"], {"ep": "one", "norm": "hashkv"}),
     (["alarm", "list"], {}),
+    (["alarm", "list", "-w", "json"], {}),
     (["alarm", "disarm"], {}),
     (["defrag"], {"ep": "one"}),
     (["defrag", "--cluster"], {"ep": "one", "norm": "sorted"}),
@@ -215,6 +226,18 @@ def status_table_sorted(s):
     return "".join(head + sorted(body) + lines[-1:])
 
 
+def sort_attached_keys(s):
+    """`lease timetolive --keys` lists keys in the order of etcd's lease
+    item map (random): compare them as a set."""
+    return re.sub(r"attached keys\(\[([^\]]*)\]\)",
+                  lambda m: "attached keys([%s])" % " ".join(sorted(m.group(1).split())), s)
+
+
+def status_json(s):
+    """Which member leads legitimately differs (as in status_simple)."""
+    return re.sub(r'"leader":<[^>]*>', '"leader":<leader>', s)
+
+
 NORMALIZERS = {
     "hashkv": hashkv,
     "status_table_sorted": status_table_sorted,
@@ -223,7 +246,8 @@ NORMALIZERS = {
     "sorted": transcript.sorted_lines,
     "status_simple": status_simple,
     "status_table": transcript.endpoint_status_table,
-    "sort_keys_line": lambda s: s,
+    "sort_keys_line": sort_attached_keys,
+    "status_json": status_json,
 }
 
 
@@ -249,7 +273,11 @@ def run_script(kind, out, spare_ports):
             shown = " ".join(args).replace(tmp, "<tmp>")
             if "bg" in opt:
                 p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.PIPE if "stdin" in opt else None,
                                      text=True, start_new_session=True)
+                if "stdin" in opt:  # kept open: interactive commands
+                    p.stdin.write(opt["stdin"])
+                    p.stdin.flush()
                 background.append([shown, p, opt["bg"], opt])
                 time.sleep(opt.get("sleep", 0.5))
                 continue
@@ -286,6 +314,10 @@ def finish_bg(b, norm):
     shown, p, _, opt = b
     p.send_signal(signal.SIGINT)
     try:
+        if p.stdin:
+            # Closing an interactive command's stdin before it has seen the
+            # signal makes it print an EOF error first, at random.
+            p.wait(timeout=10)
         so, se = p.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         p.kill()
