@@ -2,7 +2,8 @@
 """kill -9 of the leader while a writer runs: a new leader within the
 election timeout (plus slack for a loaded machine), no acknowledged write
 lost; the killed member restarts from its data directory, rejoins and
-catches up by log (HashKV equal on every member)."""
+catches up by log (HashKV equal on every member). Then every member is
+killed at once and restarted: a leader again, every acknowledged write there."""
 
 import time
 
@@ -41,6 +42,15 @@ def test():
                       endpoints=old.endpoint)
         check(set(k for k in r.stdout.split() if k) >= set(w.acked),
               "the restarted member serves every acknowledged write")
+        # The whole cluster killed at once and restarted from its data.
+        for m in c.members:
+            m.kill()
+        for m in c.members:
+            m.start()
+        c.wait_leader(timeout=30)
+        r = c.etcdctl("get", "w/", "--prefix", "--keys-only")
+        check(set(k for k in r.stdout.split() if k) >= set(w.acked),
+              "after kill -9 of every member and a restart, no acknowledged write lost")
 
 
 if __name__ == "__main__":
