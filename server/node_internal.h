@@ -371,6 +371,7 @@ void node__proposals_applied(struct node *n, uint64_t applied);
 int node__propose_local(struct node *n, const uint8_t *data, size_t len, bool conf,
                         const struct raft_conf_change *cc, uint64_t *index, uint64_t *term);
 int node__raft_err(int rc);
+int node__conf_raft_err(int rc, const struct raft_conf_change *cc);
 void node__propose_internal(struct node *n, const Cairnpb__InternalRequest *req);
 void node__forward_proposal(struct node_wait *w);
 

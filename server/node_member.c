@@ -176,6 +176,15 @@ struct node_wait *node_member_update(struct node *n, uint64_t id, char *const *p
                                      size_t n_urls, node_members_fn done, void *arg)
 {
 	int err = check_urls(peer_urls, n_urls);
+	struct members_view v;
+	if (!err && view_open(n, &v) == 0) {
+		bool found = false;
+		for (size_t i = 0; i < v.n; i++)
+			found |= v.ms[i]->id == id;
+		if (!found)
+			err = STORE_MVCC_EMEMBER_NOT_FOUND;
+		view_close(&v);
+	}
 	Etcdserverpb__Member m = ETCDSERVERPB__MEMBER__INIT;
 	m.id = id;
 	m.peerurls = (char **)peer_urls;

@@ -760,7 +760,7 @@ static void propose_on_message(struct rpc_stream *s, const ProtobufCMessage *msg
 	int rc = node__propose_local(n, req->entry.data, req->entry.len, req->conf_change, &cc,
 	                             &index, &term);
 	if (rc) {
-		int err = node__raft_err(rc);
+		int err = req->conf_change ? node__conf_raft_err(rc, &cc) : node__raft_err(rc);
 		reply_propose(s, err == 1 ? NODE_ELEADER_CHANGED : err, 0, 0);
 		return;
 	}

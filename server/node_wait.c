@@ -399,6 +399,23 @@ int node__raft_err(int rc)
 	}
 }
 
+/* A conf change the core finds invalid against its configuration, as
+ * etcd's ValidateConfigurationChange words it. */
+int node__conf_raft_err(int rc, const struct raft_conf_change *cc)
+{
+	if (rc != RAFT_EINVAL)
+		return node__raft_err(rc);
+	switch (cc->type) {
+	case RAFT_CONF_ADD_VOTER:
+	case RAFT_CONF_ADD_LEARNER:
+		return STORE_MVCC_EMEMBER_EXISTS;
+	case RAFT_CONF_PROMOTE_LEARNER:
+		return STORE_MVCC_EMEMBER_NOT_LEARNER;
+	default:
+		return STORE_MVCC_EMEMBER_NOT_FOUND;
+	}
+}
+
 int node__propose_local(struct node *n, const uint8_t *data, size_t len, bool conf,
                         const struct raft_conf_change *cc, uint64_t *index, uint64_t *term)
 {
@@ -469,7 +486,7 @@ static void submit(struct node_wait *w, const uint8_t *data, size_t len)
 			plist_insert(n, w);
 			return;
 		}
-		int err = node__raft_err(rc);
+		int err = w->conf ? node__conf_raft_err(rc, &cc) : node__raft_err(rc);
 		if (err != 1) {
 			wait_fail_later(w, err);
 			return;
