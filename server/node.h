@@ -128,9 +128,10 @@ typedef void (*node_result_fn)(void *arg, int err, const struct node_result *res
  * done once it has been applied on this member, with the result. On a
  * follower the request is forwarded to the leader. Checks done before
  * proposing, answered at once (through done, never synchronously): the
- * request size against --max-request-bytes (NODE_EREQUEST_TOO_LARGE), no
- * leader (NODE_ENOLEADER), too many requests (committed - applied > 5000:
- * NODE_ETOO_MANY_REQUESTS). timeout_ms 0: the request timeout. Once
+ * request size against --max-request-bytes (NODE_EREQUEST_TOO_LARGE), too
+ * many requests (committed - applied > 5000: NODE_ETOO_MANY_REQUESTS). With
+ * no leader the request waits for one, as etcd 3.4's does, until the
+ * deadline (NODE_ETIMEOUT). timeout_ms 0: the request timeout. Once
  * proposed, a failure to learn the outcome is reported as NODE_ETIMEOUT (the
  * entry may still commit: outcome unknown, reference T5).
  * req is read, never kept. Returns the wait, or NULL if out of memory (done

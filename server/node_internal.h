@@ -305,6 +305,7 @@ struct node {
 	uint64_t req_prefix, req_suffix;
 	struct node_wait *physical_waits;
 	struct node_wait *retry; /* proposals to submit again */
+	bool retry_now;          /* a leader appeared: retry after the Ready */
 	struct node_wait *plist_head, *plist_tail;
 
 	/* Peers. */

@@ -27,6 +27,16 @@
 void node__wal_store(struct node *n, uint64_t index, uint64_t term, uint8_t type, const void *data,
                      size_t len)
 {
+	/* Entries the core appended itself (a new leader's no-op) that no
+	 * Ready has handed out yet: they are empty; store them first. */
+	for (uint64_t i = store_wal_last_index(n->wal) + 1; i < index; i++) {
+		uint64_t t;
+		if (raft_term_at(n->raft, i, &t))
+			break;
+		struct store_wal_entry ce = {.index = i, .term = t, .type = RAFT_ENTRY_NORMAL};
+		if (store_wal_append(n->wal, &ce, 1))
+			break;
+	}
 	struct store_wal_entry e = {
 	    .index = index, .term = term, .type = type, .data = data, .len = len};
 	int rc = store_wal_append(n->wal, &e, 1);
@@ -180,12 +190,15 @@ void node__process_ready(struct node *n)
 	while (raft_has_ready(n->raft)) {
 		struct raft_ready rd;
 		raft_ready(n->raft, &rd);
-		if (rd.soft_state_changed)
-			on_soft_state(n, &rd.soft_state);
+		/* The log first: nothing may propose (a callback of a leader
+		 * change, a retried proposal) before the core's own entries of
+		 * this Ready are in the WAL, or the next index would leave a gap. */
 		if (rd.snapshot)
 			node__install_ready(n, rd.snapshot);
 		if (rd.n_entries)
 			store_core_entries(n, &rd);
+		if (rd.soft_state_changed)
+			on_soft_state(n, &rd.soft_state);
 		for (size_t i = 0; i < rd.n_messages; i++)
 			node__send(n, &rd.messages[i]);
 		/* Like etcd's MustSync: a change of the commit index alone is not
@@ -252,6 +265,13 @@ void node__process_ready(struct node *n)
 	}
 	complete_persisted(n);
 	node__run_done_queue(n);
+	/* Proposals that waited for a leader go out now, outside the Ready
+	 * loop; their Ready comes on the next pass. */
+	if (n->retry && n->leader && n->retry_now) {
+		n->retry_now = false;
+		extern void node__retry_proposals(struct node * n);
+		node__retry_proposals(n);
+	}
 }
 
 static void ready_idle_cb(uv_idle_t *h)

@@ -600,8 +600,8 @@ static int propose_checks(struct node *n)
 {
 	if (n->stopping)
 		return NODE_ESTOPPED;
-	if (!n->leader)
-		return NODE_ENOLEADER;
+	/* No leader: etcd 3.4 waits for one until the request timeout
+	 * ("request timed out"), so the wait goes to the retry list. */
 	if (n->commit > n->applied + 5000)
 		return NODE_ETOO_MANY_REQUESTS;
 	return 0;
@@ -849,8 +849,16 @@ void node__reads_leader_changed(struct node *n)
 		w->next = w->prev = NULL;
 		wl_push(&n->reads_pending, w);
 	}
-	retry_proposals(n);
+	/* Waiting proposals go out after this Ready (node_ready.c). */
+	n->retry_now = true;
+	node__schedule_ready(n);
 	node__start_read_round(n);
+}
+
+void node__retry_proposals(struct node *n);
+void node__retry_proposals(struct node *n)
+{
+	retry_proposals(n);
 }
 
 /* ---- Helpers for node_ready.c ------------------------------------------- */

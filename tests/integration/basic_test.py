@@ -89,7 +89,13 @@ def default_story():
             r = subprocess.run([clusterlib.ETCDCTL, "--endpoints", "127.0.0.1:2379", "put",
                                 "a", "b"], capture_output=True, text=True, timeout=10)
             return r.returncode == 0
-        wait_for(put, 20, "cairnd with no flags to accept a put on 127.0.0.1:2379")
+        try:
+            wait_for(put, 20, "cairnd with no flags to accept a put on 127.0.0.1:2379")
+        except Exception:
+            log.flush()
+            with open(os.path.join(d, "log"), "rb") as f:
+                print(f.read().decode("utf-8", "replace")[-3000:])
+            raise
         check(os.path.isdir(os.path.join(d, "default.cairn", "member")),
               "no flags: data in ./default.cairn")
         r = subprocess.run([clusterlib.ETCDCTL, "--endpoints", "127.0.0.1:2379", "member",
