@@ -221,7 +221,7 @@ static struct cmd root_subs[] = {
                              "When --write-out is set to simple, this command prints out "
                              "comma-separated status lists for each endpoint.\nThe items in the "
                              "lists are endpoint, ID, version, db size, is leader, is learner, "
-                             "raft term, raft index, raft applied index, errors.\n",
+                             "raft term, raft index, raft applied index, errors.",
                              NULL, cmd_ep_status, NULL),
                         {0}},
      .parent = NULL},
@@ -252,10 +252,10 @@ static struct cmd root_subs[] = {
              LEAF("list", "", "Lists all members in the cluster",
                   "When --write-out is set to simple, this command prints out comma-separated "
                   "member lists for each endpoint.\nThe items in the lists are ID, Status, Name, "
-                  "Peer Addrs, Client Addrs, Is Learner.\n",
+                  "Peer Addrs, Client Addrs, Is Learner.",
                   NULL, cmd_member_list, NULL),
              LEAF("promote", "<memberID>", "Promotes a non-voting member in the cluster",
-                  "Promotes a non-voting learner member to a voting one in the cluster.\n", NULL,
+                  "Promotes a non-voting learner member to a voting one in the cluster.", NULL,
                   cmd_member_promote, NULL),
              LEAF("remove", "<memberID>", "Removes a member from the cluster", NULL, NULL,
                   cmd_member_remove, NULL),
@@ -278,7 +278,7 @@ static struct cmd root_subs[] = {
                         LEAF("status", "<filename>", "Gets backend snapshot status of a given file",
                              "When --write-out is set to simple, this command prints out "
                              "comma-separated status lists for each endpoint.\nThe items in the "
-                             "lists are hash, revision, total keys, total size.\n",
+                             "lists are hash, revision, total keys, total size.",
                              NULL, cmd_snapshot_status, NULL),
                         {0}},
      .parent = NULL},
@@ -733,14 +733,15 @@ void ctl_init(struct ctl *ctl)
 	flags_reset(ctl_global_flags);
 }
 
-int ctl_main(int argc, char **argv)
+void ctl_tree_init(void)
 {
-	struct ctl *ctl = &the_ctl;
-	const char *slash = strrchr(argv[0], '/');
-	ctl_progname = slash ? slash + 1 : argv[0];
-	link_tree(&ctl_root);
-	attach_kv_flags();
-	ctl_init(ctl);
+	static bool done;
+	if (!done) {
+		link_tree(&ctl_root);
+		attach_kv_flags();
+		done = true;
+	}
+	ctl_init(&the_ctl);
 	for (const struct cmd *c = root_subs; c->name; c++)
 		for (const struct cmd *sc = c->subs; sc && sc->name; sc++)
 			flags_reset(sc->flags);
@@ -748,6 +749,14 @@ int ctl_main(int argc, char **argv)
 		flags_reset(c->flags);
 		flags_reset(c->pflags);
 	}
+}
+
+int ctl_main(int argc, char **argv)
+{
+	struct ctl *ctl = &the_ctl;
+	const char *slash = strrchr(argv[0], '/');
+	ctl_progname = slash ? slash + 1 : argv[0];
+	ctl_tree_init();
 	ctl->out = stdout;
 
 	struct parsed p = {0};

@@ -348,6 +348,9 @@ extern struct cmd ctl_root;
 extern const char *ctl_progname; /* basename of argv[0]: "cairnctl" */
 extern struct flag ctl_global_flags[];
 void ctl_init(struct ctl *ctl);
+/* Links the command tree and resets every flag to its default (ctl_main
+ * does it; unit tests call it before parsing). */
+void ctl_tree_init(void);
 int ctl_main(int argc, char **argv);
 
 int cmd_get(struct ctl *ctl, int argc, char **argv);

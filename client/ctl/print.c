@@ -498,10 +498,21 @@ int print_watch(struct buf *b, const struct printer_opts *o, const Etcdserverpb_
 				fields_kv(b, "", e->kv);
 		}
 		return 0;
-	case OUT_PROTOBUF:
-		for (size_t i = 0; i < r->n_events; i++)
-			print_pb(b, &r->events[i]->base);
+	case OUT_PROTOBUF: {
+		/* etcdctl rebuilds a pb.WatchResponse from clientv3's: header
+		 * (always), events, compact revision, canceled, created */
+		static const Etcdserverpb__ResponseHeader zero =
+		    ETCDSERVERPB__RESPONSE_HEADER__INIT;
+		Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+		w.header = r->header ? r->header : (Etcdserverpb__ResponseHeader *)&zero;
+		w.n_events = r->n_events;
+		w.events = r->events;
+		w.compact_revision = r->compact_revision;
+		w.canceled = r->canceled;
+		w.created = r->created;
+		print_pb(b, &w.base);
 		return 0;
+	}
 	default:
 		return EXIT_BAD_FEATURE;
 	}
@@ -777,10 +788,6 @@ int print_member_add(struct buf *b, const struct printer_opts *o,
 	case OUT_JSON:
 		print_json_msg(b, &r->base);
 		return 0;
-	case OUT_FIELDS:
-		fields_hdr(b, r->header);
-		buf_printf(b, "\"Member\" : %" PRIu64 "\n", id);
-		return 0;
 	case OUT_PROTOBUF:
 		print_pb(b, &r->base);
 		return 0;
@@ -802,9 +809,6 @@ int print_member_change(struct buf *b, const struct printer_opts *o, uint64_t id
 		return 0;
 	case OUT_JSON:
 		print_json_msg(b, r);
-		return 0;
-	case OUT_FIELDS:
-		fields_hdr(b, h);
 		return 0;
 	case OUT_PROTOBUF:
 		print_pb(b, r);
