@@ -71,6 +71,9 @@ enum {
 	NODE_ECANCELED = -4314,       /* Canceled "etcdserver: request cancelled" */
 	NODE_ENOT_ENOUGH_STARTED = -4315, /* Unknown "etcdserver: re-configuration failed due
 	                                     to not enough started members" (strict reconfig) */
+	NODE_EDEADLINE = -4316,           /* Unknown "context deadline exceeded": a write that never
+	                                     reached a leader before its deadline (etcd 3.4 returns
+	                                     the raw context error from raft's Propose) */
 };
 
 /* etcd's message for err (NODE_E*, STORE_MVCC_E*, negated errno). */

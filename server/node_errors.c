@@ -34,6 +34,8 @@ static const struct {
     /* Declared FailedPrecondition, sent as Unknown (util.go). */
     {NODE_ENOT_ENOUGH_STARTED, RPC_UNKNOWN,
      "etcdserver: re-configuration failed due to not enough started members"},
+    /* etcd returns raft's context error as is: no status, so Unknown. */
+    {NODE_EDEADLINE, RPC_UNKNOWN, "context deadline exceeded"},
 };
 
 #define N_NODE_ERRORS (sizeof node_errors / sizeof node_errors[0])

@@ -318,9 +318,11 @@ static void deadline_timer_cb(uv_timer_t *t)
 	while (n->heap_n && n->heap[0]->deadline <= now) {
 		struct node_wait *w = n->heap[0];
 		int err = NODE_ETIMEOUT;
-		if (w->kind == WAIT_PROPOSE) {
+		if (w->kind == WAIT_PROPOSE || w->kind == WAIT_MEMBER) {
 			n->m.proposals_failed++;
-			if (w->leader_changes != n->m.leader_changes)
+			if (w->in_list && w->list == &n->retry && !w->index)
+				err = NODE_EDEADLINE; /* never reached a leader */
+			else if (w->leader_changes != n->m.leader_changes)
 				err = NODE_ETIMEOUT_LEADER;
 		}
 		if (w->queued_done)
