@@ -257,5 +257,7 @@ Test(errors, etcd_texts_and_codes)
 	cr_expect_str_eq(node_strerror(STORE_MVCC_ECOMPACTED),
 	                 "etcdserver: mvcc: required revision has been compacted");
 	cr_expect_eq(node_grpc_code(STORE_MVCC_ECOMPACTED), RPC_OUT_OF_RANGE);
+	cr_expect_str_eq(node_strerror(NODE_EDEADLINE), "context deadline exceeded");
+	cr_expect_eq(node_grpc_code(NODE_EDEADLINE), RPC_UNKNOWN);
 	cr_expect_eq(node_grpc_code(0), RPC_OK);
 }
