@@ -491,8 +491,10 @@ int64_t cairn_watch_id(const struct cairn_watcher *w);
 /*
  * Asks for a progress notification on the client's watch stream (etcd's
  * WatchProgressRequest): every watcher then receives one response with no
- * events whose header.revision is the store's current revision. Returns
- * 0, -ENOTCONN if no watch stream is open.
+ * events whose header.revision is the store's current revision. While the
+ * stream is being opened the request waits and goes out after the creates
+ * asked for before it (clientv3's order). Returns 0, or -ENOTCONN if the
+ * client has no watcher.
  */
 int cairn_watch_progress(struct cairn_client *c);
 

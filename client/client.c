@@ -57,6 +57,10 @@ ProtobufCMessage *cairn__msg_copy(const ProtobufCMessage *m)
 
 uint64_t cairn__now(struct cairn_client *c)
 {
+	/* The loop's cached time is stale when the loop has not run for a
+	 * while (a private loop between blocking calls): deadlines must count
+	 * from now. */
+	uv_update_time(c->loop);
 	return uv_now(c->loop);
 }
 

@@ -59,6 +59,7 @@ struct cairn__watch_hub {
 	unsigned failures;
 	unsigned dispatching;
 	bool closing;
+	bool progress_wanted; /* asked for before the stream was open */
 };
 
 static void hub_kick(struct cairn_client *c);
@@ -427,8 +428,14 @@ static void hub_kick(struct cairn_client *c)
 				w->state = W_CREATING;
 				h->creating = w;
 			}
-			return;
+			break;
 		}
+	}
+	if (h->progress_wanted) {
+		/* after the create that was asked for before it, as clientv3
+		 * orders them on its stream */
+		h->progress_wanted = false;
+		cairn_watch_progress(c);
 	}
 }
 
@@ -558,8 +565,14 @@ int64_t cairn_watch_id(const struct cairn_watcher *w)
 int cairn_watch_progress(struct cairn_client *c)
 {
 	struct cairn__watch_hub *h = c->wh;
-	if (!h || !h->call)
+	if (!h)
 		return -ENOTCONN;
+	if (!h->call) {
+		/* sent once the stream is open, after the creates already
+		 * asked for */
+		h->progress_wanted = true;
+		return 0;
+	}
 	Etcdserverpb__WatchProgressRequest pr = ETCDSERVERPB__WATCH_PROGRESS_REQUEST__INIT;
 	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;

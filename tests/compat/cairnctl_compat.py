@@ -43,8 +43,14 @@ def sort_attached_keys(s):
                   lambda m: "attached keys([%s])" % " ".join(sorted(m.group(1).split(" "))), s)
 
 
-# etcdctl_compat.py names this normalizer but leaves it the identity.
-ec.NORMALIZERS["sort_keys_line"] = sort_attached_keys
+# Older etcdctl_compat.py left this normalizer the identity.
+ec.NORMALIZERS.setdefault("sort_keys_line", sort_attached_keys)
+
+
+def own_name(s):
+    """cairnctl names itself where etcdctl names itself (usage texts,
+    "unknown command ... for \"cairnctl\""): the one intended difference."""
+    return s.replace("cairnctl", "etcdctl")
 
 
 def cairnctl_path():
@@ -74,7 +80,11 @@ def run_script(kind, ctl, out, spare_ports):
             shown = " ".join(args).replace(tmp, "<tmp>")
             if "bg" in opt:
                 p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.PIPE if "stdin" in opt else None,
                                      text=True, start_new_session=True)
+                if "stdin" in opt:  # kept open: interactive commands
+                    p.stdin.write(opt["stdin"])
+                    p.stdin.flush()
                 background.append([shown, p, opt["bg"], opt])
                 time.sleep(opt.get("sleep", 0.5))
                 continue
@@ -89,6 +99,8 @@ def run_script(kind, ctl, out, spare_ports):
             for name, rx in opt.get("capture", {}).items():
                 m = re.search(rx, re.sub(" +", " ", so))
                 env[name] = m.group(1) if m else "none"
+            if ctl != clusterlib.ETCDCTL:
+                so, se = own_name(so), own_name(se)
             lines.append(ec.render(shown, so, se, rc, opt, norm))
             time.sleep(opt.get("sleep", 0.05))
             still = []
