@@ -268,6 +268,16 @@ void cairn__conn_release(struct cairn__conn *conn)
 	conn_free(conn);
 }
 
+void cairn__stream_drop(struct rpc_call **call, struct cairn__conn **conn)
+{
+	struct cairn__conn *cn = *conn;
+	if (*call)
+		rpc_call_cancel(*call);
+	*call = NULL;
+	*conn = NULL;
+	cairn__conn_release(cn);
+}
+
 static void retire(struct cairn_client *c, struct cairn__conn *conn)
 {
 	if (conn->retired)
@@ -475,6 +485,22 @@ static void op_expire(struct cairn__op *op)
 	op_fail(op, CAIRN_DEADLINE_EXCEEDED, reason, msg);
 }
 
+/* The op's call ended well: detaches it from its call and connection and
+ * gives the OK status to report. Returns the connection to release. */
+static struct cairn__conn *op_succeeded(struct cairn__op *op, struct cairn_status *st)
+{
+	struct cairn__conn *conn = op->conn;
+	op->call = NULL;
+	op->conn = NULL;
+	*st = op->st;
+	st->code = CAIRN_OK;
+	st->reason = CAIRN_REASON_NONE;
+	st->message[0] = '\0';
+	st->attempts = op->attempts;
+	st->indeterminate = false;
+	return conn;
+}
+
 static void op_reply_cb(struct rpc_call *call, void *arg, int code, const char *message,
                         const ProtobufCMessage *resp, const uint8_t *bytes, size_t len);
 static void op_stream_msg_cb(struct rpc_call *call, void *arg, const ProtobufCMessage *msg,
@@ -636,15 +662,8 @@ static void op_reply_cb(struct rpc_call *call, void *arg, int code, const char *
 		op_failed(op, code, message);
 		return;
 	}
-	struct cairn__conn *conn = op->conn;
-	op->call = NULL;
-	op->conn = NULL;
-	struct cairn_status st = op->st;
-	st.code = CAIRN_OK;
-	st.reason = CAIRN_REASON_NONE;
-	st.message[0] = '\0';
-	st.attempts = op->attempts;
-	st.indeterminate = false;
+	struct cairn_status st;
+	struct cairn__conn *conn = op_succeeded(op, &st);
 	struct cairn_client *c = op->c;
 	op_finish(op, &st, resp);
 	if (!c->closing)
@@ -694,14 +713,8 @@ static void op_stream_end_cb(struct rpc_call *call, void *arg, int code, const c
 		return;
 	}
 	struct cairn_client *c = op->c;
-	struct cairn__conn *conn = op->conn;
-	op->call = NULL;
-	op->conn = NULL;
-	struct cairn_status st = op->st;
-	st.code = CAIRN_OK;
-	st.reason = CAIRN_REASON_NONE;
-	st.message[0] = '\0';
-	st.attempts = op->attempts;
+	struct cairn_status st;
+	struct cairn__conn *conn = op_succeeded(op, &st);
 	if (op->kind == CAIRN__OP_STREAM_ONCE) {
 		void *r = op->stream_resp;
 		if (!r) {

@@ -146,6 +146,9 @@ struct cairn__conn *cairn__conn_get(struct cairn_client *c);
 /* A call on conn failed with Unavailable or lost its connection: move the
  * client to the next endpoint (once per connection). */
 void cairn__conn_abandon(struct cairn_client *c, struct cairn__conn *conn);
+/* Cancels a hub's stream (no watcher or keep-alive left) and releases its
+ * connection; clears both pointers. */
+void cairn__stream_drop(struct rpc_call **call, struct cairn__conn **conn);
 /* Closes conn if it is retired and has no open calls. */
 void cairn__conn_release(struct cairn__conn *conn);
 /* Call metadata for c (token, hasleader); returns the count. */

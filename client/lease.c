@@ -208,13 +208,7 @@ static void ka_kick(struct cairn_client *c)
 	for (struct cairn_keepalive *ka = h->head; ka; ka = ka->next)
 		live |= !ka->dead;
 	if (!live) {
-		if (h->call) {
-			struct cairn__conn *conn = h->conn;
-			rpc_call_cancel(h->call);
-			h->call = NULL;
-			h->conn = NULL;
-			cairn__conn_release(conn);
-		}
+		cairn__stream_drop(&h->call, &h->conn);
 		uv_timer_stop(&h->timer);
 		h->timer_on = false;
 		return;

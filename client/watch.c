@@ -398,13 +398,7 @@ static void hub_kick(struct cairn_client *c)
 	for (struct cairn_watcher *w = h->head; w; w = w->next)
 		live |= !w->cancelled || w->state == W_CREATING;
 	if (!live) {
-		if (h->call) {
-			struct cairn__conn *conn = h->conn;
-			rpc_call_cancel(h->call);
-			h->call = NULL;
-			h->conn = NULL;
-			cairn__conn_release(conn);
-		}
+		cairn__stream_drop(&h->call, &h->conn);
 		return;
 	}
 	if (!h->call) {

@@ -495,6 +495,34 @@ void humanize_bytes(struct buf *b, uint64_t s)
 
 /* ---- durations ------------------------------------------------------------- */
 
+/* time.Duration's fmtFrac: the fraction v % 10^prec at the tail of buf,
+ * trailing zeros (and the point) omitted; returns v / 10^prec. */
+static uint64_t fmt_frac(char *buf, int *w, uint64_t v, int prec)
+{
+	bool print = false;
+	for (int i = 0; i < prec; i++) {
+		int digit = (int)(v % 10);
+		print = print || digit != 0;
+		if (print)
+			buf[--*w] = (char)('0' + digit);
+		v /= 10;
+	}
+	if (print)
+		buf[--*w] = '.';
+	return v;
+}
+
+/* fmtInt: v in decimal at the tail of buf. */
+static void fmt_int(char *buf, int *w, uint64_t v)
+{
+	if (v == 0)
+		buf[--*w] = '0';
+	while (v > 0) {
+		buf[--*w] = (char)('0' + v % 10);
+		v /= 10;
+	}
+}
+
 /* time.Duration.String(). */
 void go_duration(struct buf *b, int64_t d)
 {
@@ -504,79 +532,38 @@ void go_duration(struct buf *b, int64_t d)
 	bool neg = d < 0;
 	if (neg)
 		u = -u;
+	if (u == 0) {
+		buf_puts(b, "0s");
+		return;
+	}
+	buf[--w] = 's';
 	if (u < 1000000000ull) {
+		/* below a second: ns, µs or ms with a fraction */
 		int prec;
-		buf[--w] = 's';
-		w--;
-		if (u == 0) {
-			buf_puts(b, "0s");
-			return;
-		} else if (u < 1000ull) {
+		if (u < 1000ull) {
 			prec = 0;
-			buf[w] = 'n';
+			buf[--w] = 'n';
 		} else if (u < 1000000ull) {
 			prec = 3;
-			/* "µ" is two bytes */
-			w--;
-			buf[w] = (char)0xc2;
-			buf[w + 1] = (char)0xb5;
+			buf[--w] = (char)0xb5; /* "µ" is two bytes */
+			buf[--w] = (char)0xc2;
 		} else {
 			prec = 6;
-			buf[w] = 'm';
+			buf[--w] = 'm';
 		}
-		/* fmtFrac */
-		bool print = false;
-		for (int i = 0; i < prec; i++) {
-			int digit = (int)(u % 10);
-			print = print || digit != 0;
-			if (print)
-				buf[--w] = (char)('0' + digit);
-			u /= 10;
-		}
-		if (print)
-			buf[--w] = '.';
-		if (u == 0)
-			buf[--w] = '0';
-		while (u > 0) {
-			buf[--w] = (char)('0' + u % 10);
-			u /= 10;
-		}
+		u = fmt_frac(buf, &w, u, prec);
+		fmt_int(buf, &w, u);
 	} else {
-		buf[--w] = 's';
-		bool print = false;
-		for (int i = 0; i < 9; i++) {
-			int digit = (int)(u % 10);
-			print = print || digit != 0;
-			if (print)
-				buf[--w] = (char)('0' + digit);
-			u /= 10;
-		}
-		if (print)
-			buf[--w] = '.';
-		uint64_t v = u % 60;
-		if (v == 0)
-			buf[--w] = '0';
-		while (v > 0) {
-			buf[--w] = (char)('0' + v % 10);
-			v /= 10;
-		}
+		u = fmt_frac(buf, &w, u, 9);
+		fmt_int(buf, &w, u % 60);
 		u /= 60;
 		if (u > 0) {
 			buf[--w] = 'm';
-			v = u % 60;
-			if (v == 0)
-				buf[--w] = '0';
-			while (v > 0) {
-				buf[--w] = (char)('0' + v % 10);
-				v /= 10;
-			}
+			fmt_int(buf, &w, u % 60);
 			u /= 60;
 			if (u > 0) {
 				buf[--w] = 'h';
-				while (u > 0) {
-					buf[--w] = (char)('0' + u % 10);
-					u /= 10;
-				}
+				fmt_int(buf, &w, u);
 			}
 		}
 	}
