@@ -13,6 +13,7 @@ revision, has exactly the new members, and takes writes.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,7 @@ def main():
         print("restored cluster: members", names, "revision", after["header"]["revision"])
     finally:
         b.close()
+        shutil.rmtree(work, ignore_errors=True)
     print("snapshot save/status/restore round trip: ok")
     return 0
 

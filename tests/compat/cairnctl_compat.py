@@ -23,6 +23,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,7 @@ def run_script(kind, ctl, out, spare_ports):
             lines.append(ec.finish_bg(b, norm))
         text = "".join(lines)
         out.write(text)
+        shutil.rmtree(tmp, ignore_errors=True)
         return text
 
 
