@@ -93,7 +93,10 @@ int raft__conf_copy(struct conf_store *dst, const struct raft_conf *src)
 /* Installs c as the configuration in force and rebuilds the progress
  * array: members that stay keep their progress; new ones start probing from
  * the end of the log, marked active so that CheckQuorum gives them an
- * election timeout to answer (etcd's confchange initProgress). */
+ * election timeout to answer (etcd's confchange initProgress). A leader's
+ * next Ready probes them at once, with an empty append if the log is idle
+ * (raft__flush_appends); etcd starts at next = last instead, so its first
+ * probe carries the last entry, which costs the same round trip. */
 int raft__conf_set(struct raft *r, const struct raft_conf *c)
 {
 	int rc = raft__conf_copy(&r->conf, c);

@@ -99,8 +99,17 @@ void raft__flush_appends(struct raft *r)
 		struct progress *p = &r->prs[i];
 		if (p->id == r->id)
 			continue;
+		/* A probe finds the match point, and an empty append at next - 1
+		 * does that as well as a full one: a probing follower whose match
+		 * is still unknown is probed even with nothing new to send. A
+		 * member added to an idle cluster starts probing at last + 1
+		 * (membership.c), so without this it would hear nothing but
+		 * heartbeats until the next proposal. etcd sends the same empty
+		 * probe from bcastAppend and on a heartbeat response
+		 * (maybeSendAppend with sendIfEmpty, etcd-io/raft raft.go). */
+		bool probe = p->state == RAFT_PROGRESS_PROBE && p->match + 1 < p->next;
 		bool sent = false;
-		while (raft__send_append(r, p, false)) {
+		while (raft__send_append(r, p, probe)) {
 			sent = true;
 			if (p->state != RAFT_PROGRESS_REPLICATE)
 				break;
@@ -354,6 +363,8 @@ void raft__step_heartbeat_response(struct raft *r, const struct raft_message *m)
 				r->bcast_pending = true;
 			}
 		} else {
+			/* Probing: the flush sends the next probe, empty if
+			 * there is nothing new (a snapshot in flight waits). */
 			r->bcast_pending = true;
 		}
 	}

@@ -263,15 +263,6 @@ void node__apply_conf_result(struct node *n, const struct apply_result *r)
 			node__peer_ensure(n, r->cc.node_id, r->member->peerurls,
 			                  r->member->n_peerurls);
 		}
-		/* Work around a raft core gap: a new member's progress starts
-		 * probing at last + 1, and with nothing new to send the leader
-		 * never probes it (raft__flush_appends sends no empty append to
-		 * a probing follower). A no-op entry gets the probe going. */
-		if (n->role == RAFT_LEADER &&
-		    (r->cc.type == RAFT_CONF_ADD_VOTER || r->cc.type == RAFT_CONF_ADD_LEARNER)) {
-			Cairnpb__InternalRequest noop = CAIRNPB__INTERNAL_REQUEST__INIT;
-			node__propose_internal(n, &noop);
-		}
 		if (r->cc.node_id == n->id && r->cc.type == RAFT_CONF_PROMOTE_LEARNER)
 			n->is_learner = false;
 		if (r->cc.node_id == n->id && r->cc.type == RAFT_CONF_ADD_LEARNER)

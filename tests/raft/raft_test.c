@@ -413,6 +413,35 @@ Test(replication, follower_refuses_proposals)
 	raft_destroy(r);
 }
 
+Test(replication, a_follower_whose_snapshot_answer_is_lost_is_probed_again)
+{
+	/* Node 3 misses entry 2, which the leader then compacts: it gets a
+	 * snapshot at the leader's last index, and its answer is lost. The
+	 * leader probes from last + 1 with nothing new to send; the next
+	 * heartbeat response must still bring an (empty) probe, or the leader
+	 * never learns that node 3 holds its whole log. */
+	struct fx *f = fx_new();
+	cr_assert_eq(fx_run(f, "cluster 3\ncampaign 1\nstabilize\nisolate 3\npropose 1 a\n"
+	                       "stabilize\nsnapshot 1\ncompact 1 2\nheal\ntick 1\n"
+	                       "deliver\ndeliver\ndeliver\ndeliver\ndeliver"),
+	             0, "%s", fx_take(f));
+	const char *out = fx_take(f);
+	cr_assert_not_null(strstr(out, "3 installs snapshot 1/2"), "%s", out);
+	cr_assert_eq(fx_run(f, "drop from=3"), 0);
+	out = fx_take(f);
+	cr_assert_not_null(strstr(out, "dropped 3->1 append-resp term=1 index=2"), "%s", out);
+
+	struct raft_progress pr;
+	cr_assert_eq(raft_progress_get(fx_raft(f, 1), 3, &pr), 0);
+	cr_assert_eq(pr.match, 1, "the leader has not heard of the snapshot yet");
+	cr_assert_eq(fx_run(f, "tick 1\nstabilize"), 0);
+	fx_take(f);
+	cr_assert_eq(raft_progress_get(fx_raft(f, 1), 3, &pr), 0);
+	cr_assert_eq(pr.match, 2);
+	cr_assert_eq(pr.state, RAFT_PROGRESS_REPLICATE);
+	fx_free(f);
+}
+
 /* ---- Creation ------------------------------------------------------------- */
 
 Test(create, refuses_inconsistent_recovered_state)
@@ -528,5 +557,58 @@ Test(membership, a_learner_does_not_count_toward_commitment)
 	raft_status_get(fx_raft(f, 1), &st);
 	cr_assert_eq(st.last_index, 3);
 	cr_assert_eq(st.commit, 2, "the learner's copy does not make a quorum");
+	fx_free(f);
+}
+
+/* Node id holds the leader's whole log, and the leader knows it. */
+static void expect_caught_up(struct fx *f, uint64_t leader, uint64_t id)
+{
+	struct raft_status lst, st;
+	raft_status_get(fx_raft(f, leader), &lst);
+	raft_status_get(fx_raft(f, id), &st);
+	cr_assert_eq(st.last_index, lst.last_index, "node %llu has %llu of %llu entries",
+	             (unsigned long long)id, (unsigned long long)st.last_index,
+	             (unsigned long long)lst.last_index);
+	cr_assert_eq(st.applied, lst.last_index);
+	struct raft_progress pr;
+	cr_assert_eq(raft_progress_get(fx_raft(f, leader), id, &pr), 0);
+	cr_assert_eq(pr.match, lst.last_index);
+	cr_assert_eq(pr.state, RAFT_PROGRESS_REPLICATE);
+}
+
+Test(membership, a_learner_added_to_an_idle_cluster_gets_the_log_without_a_proposal)
+{
+	/* The no-op commits, then nothing is proposed: the leader probes the
+	 * new member as soon as it applies the change, with an empty append
+	 * at its last index (etcd's switchToConfig probes added members). */
+	struct fx *f = fx_new();
+	cr_assert_eq(fx_run(f, "cluster 3\ncampaign 1\nstabilize\nadd-node 4\n"
+	                       "conf 1 add-learner 4\nstabilize"),
+	             0, "%s", fx_take(f));
+	const char *out = fx_take(f);
+	cr_assert_not_null(strstr(out, "1->4 append term=1 prev=1/2 commit=2\n"), "%s", out);
+	expect_caught_up(f, 1, 4);
+	cr_assert_str_eq(fx_applied(f, 4), "- cc1:4");
+	fx_free(f);
+}
+
+Test(membership, a_voter_added_to_an_idle_cluster_catches_up_within_a_heartbeat)
+{
+	/* The new voter is cut off while the change commits, so the leader's
+	 * first probe is lost; the first heartbeat response after it heals
+	 * gets the leader probing again. It starts from a snapshot, as a
+	 * member joining a cluster whose log is compacted. */
+	struct fx *f = fx_new();
+	cr_assert_eq(fx_run(f, "cluster 3\ncampaign 1\nstabilize\nsnapshot 1\ncompact 1 1\n"
+	                       "add-node 4\nisolate 4\nconf 1 add-voter 4\nstabilize\nheal"),
+	             0, "%s", fx_take(f));
+	fx_take(f);
+	struct raft_status st;
+	raft_status_get(fx_raft(f, 4), &st);
+	cr_assert_eq(st.last_index, 0, "the first probe was lost");
+	cr_assert_eq(fx_run(f, "tick 1\nstabilize"), 0, "%s", fx_take(f));
+	const char *out = fx_take(f);
+	cr_assert_not_null(strstr(out, "4 installs snapshot 1/1"), "%s", out);
+	expect_caught_up(f, 1, 4);
 	fx_free(f);
 }
