@@ -10,9 +10,11 @@
  * only after them, wire §2 item 1).
  *
  * Callbacks follow wire §3.2: a stream object per request HEADERS, header
- * fields copied as they come, routing when the header block is complete,
- * messages cut out of DATA as it arrives, the request end (END_STREAM on
- * HEADERS, DATA or an empty DATA frame) dispatched to the handler.
+ * fields checked (reqcheck.c) and copied as they come, routing when the
+ * header block is complete, messages cut out of DATA as it arrives, the
+ * request end (END_STREAM on HEADERS, DATA or an empty DATA frame)
+ * dispatched to the handler. A malformed request is reset with
+ * PROTOCOL_ERROR once its header block (or the DATA that breaks it) is in.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +61,19 @@ static bool is(const uint8_t *p, size_t n, const char *lit)
 	return n == l && memcmp(p, lit, l) == 0;
 }
 
+/* RFC 9113 §8.1.1: a malformed request is a stream error of type
+ * PROTOCOL_ERROR. The handler, if it has the stream, gets on_cancel when
+ * nghttp2 closes it. */
+static void reset_malformed(struct rpc_stream *s)
+{
+	s->malformed = true;
+	if (s->reset)
+		return;
+	s->reset = true;
+	nghttp2_submit_rst_stream(s->conn->c.h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_PROTOCOL_ERROR);
+	rpc__conn_mark_dirty(&s->conn->c);
+}
+
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name,
                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                      void *user)
@@ -66,9 +81,16 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 	(void)flags;
 	struct rpc__sconn *sc = user;
 	struct rpc_stream *s = stream_of(h2, frame->hd.stream_id);
-	if (!s || frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+	if (!s || s->malformed || frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	bool trailer = frame->headers.cat != NGHTTP2_HCAT_REQUEST;
+	if (rpc__reqcheck_field(&s->chk, name, namelen, value, valuelen, trailer)) {
+		s->malformed = true; /* reset when the block is complete */
+		return 0;
+	}
+	if (trailer)
 		return 0; /* client trailers carry nothing we use */
-	if (namelen > 0 && name[0] == ':') {
+	if (name[0] == ':') {
 		if (is(name, namelen, ":method")) {
 			s->bad_method = !is(value, valuelen, "POST");
 		} else if (is(name, namelen, ":path")) {
@@ -159,6 +181,20 @@ static void end_of_input(struct rpc_stream *s)
 	rpc__stream_end_of_input(s);
 }
 
+/* A complete header block: the request's (every field fine, nothing
+ * missing) or the client's trailers (which must end the stream); with
+ * END_STREAM, the body must have been as long as content-length said. */
+static bool header_block_ok(struct rpc_stream *s, const nghttp2_frame *frame)
+{
+	bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+	if (s->malformed)
+		return false;
+	if (frame->headers.cat == NGHTTP2_HCAT_REQUEST ? rpc__reqcheck_headers_end(&s->chk) != 0
+	                                               : !end)
+		return false;
+	return !end || rpc__reqcheck_data(&s->chk, 0, true) == 0;
+}
+
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *user)
 {
 	(void)user;
@@ -168,6 +204,10 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 		s = stream_of(h2, frame->hd.stream_id);
 		if (!s)
 			break;
+		if (!header_block_ok(s, frame)) {
+			reset_malformed(s);
+			break;
+		}
 		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
 			headers_done(s);
 		if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
@@ -175,7 +215,11 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 		break;
 	case NGHTTP2_DATA:
 		s = stream_of(h2, frame->hd.stream_id);
-		if (s && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		if (!s || s->malformed || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+			break;
+		if (rpc__reqcheck_data(&s->chk, 0, true))
+			reset_malformed(s);
+		else
 			end_of_input(s);
 		break;
 	default:
@@ -190,7 +234,13 @@ static int on_data_chunk_recv(nghttp2_session *h2, uint8_t flags, int32_t id, co
 	(void)flags;
 	(void)user;
 	struct rpc_stream *s = stream_of(h2, id);
-	if (!s || !s->routed || s->user_done)
+	if (!s || s->malformed)
+		return 0;
+	if (rpc__reqcheck_data(&s->chk, len, false)) {
+		reset_malformed(s);
+		return 0;
+	}
+	if (!s->routed || s->user_done)
 		return 0;
 	int rv = rpc_deframer_feed(&s->in, data, len, rpc__deframe_cb, s);
 	if (rv == RPC_DEFRAME_TOO_LARGE) {

@@ -10,6 +10,8 @@
  *   status.c      code names, percent-encoding, errno text
  *   deadline.c    grpc-timeout codec and the timer heap (one uv_timer per owner)
  *   metadata.c    per-stream header storage and lookup
+ *   reqcheck.c    is a request well-formed HTTP/2 (nghttp2's HTTP messaging
+ *                 rules, checked by rpc/ with any :authority accepted)
  *   conn.c        what both sides share: TCP handle, write path, dirty list
  *   registry.c    the server's path -> method table
  *   conn_server.c server connections: accept, preface detection, nghttp2
@@ -143,6 +145,29 @@ int rpc__timerq_add(struct rpc__timerq *q, struct rpc__tnode *n, uint64_t when);
 void rpc__timerq_del(struct rpc__timerq *q, struct rpc__tnode *n);
 /* uv_close()s the timer; cb gets the uv handle. The heap is freed. */
 void rpc__timerq_close(struct rpc__timerq *q, uv_close_cb cb);
+
+/* ---- reqcheck.c --------------------------------------------------------- */
+
+/* What a request's header fields and DATA showed so far; zeroed at the
+ * start of the request. */
+struct rpc__reqcheck {
+	unsigned flags; /* pseudo-headers seen, and what the end checks need */
+	bool regular;   /* a regular field came: no pseudo-header after it */
+	bool has_length;
+	uint64_t length;   /* content-length */
+	uint64_t received; /* DATA payload bytes */
+};
+
+/* One field of the request's header block, or of the client's trailers.
+ * Returns 0, or -1: the request is malformed. */
+int rpc__reqcheck_field(struct rpc__reqcheck *rc, const uint8_t *name, size_t namelen,
+                        const uint8_t *value, size_t valuelen, bool trailer);
+/* The request's header block is complete: 0, or -1 (a pseudo-header is
+ * missing, or :path does not fit :scheme). */
+int rpc__reqcheck_headers_end(const struct rpc__reqcheck *rc);
+/* n bytes of DATA payload arrived; end: the stream's input ended. Returns 0,
+ * or -1 if they break content-length. */
+int rpc__reqcheck_data(struct rpc__reqcheck *rc, size_t n, bool end);
 
 /* ---- metadata.c --------------------------------------------------------- */
 
@@ -306,7 +331,10 @@ struct rpc_stream {
 	struct rpc__tnode tn;
 	void *data;
 	/* request validation, filled while headers arrive */
-	bool bad_method, bad_te, ct_ok, bad_timeout;
+	struct rpc__reqcheck chk;
+	bool malformed; /* input is ignored; reset with PROTOCOL_ERROR */
+	bool reset;     /* that RST_STREAM is submitted */
+	bool bad_method, ct_ok, bad_timeout;
 	/* state */
 	bool routed;    /* headers accepted, method found */
 	bool seen;      /* the handler has seen it (on_message/on_half_close) */

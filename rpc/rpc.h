@@ -133,10 +133,14 @@ struct rpc_stream; /* the server side of one call (unary or streaming) */
  *   :method not POST            :status 405, INTERNAL
  *   grpc-timeout malformed      INTERNAL "transport: malformed grpc-timeout: V"
  *   metadata over 8 KiB         RESOURCE_EXHAUSTED
- * Frames nghttp2 itself rejects (missing pseudo-headers, te other than
- * "trailers", ...) get RST_STREAM(PROTOCOL_ERROR); a connection that breaks
- * the HTTP/2 protocol gets GOAWAY and is closed. None of this disturbs other
- * streams or connections.
+ * Malformed requests (RFC 9113 §8.1.1: missing or repeated pseudo-headers,
+ * invalid field names or values, connection-specific fields, te other than
+ * "trailers", a body that contradicts content-length, ...) get
+ * RST_STREAM(PROTOCOL_ERROR): nghttp2's HTTP messaging rules, checked by
+ * rpc/ except that :authority (or host) may be any field value, such as the
+ * "http://host:port" grpc-go sends for etcdctl's --cluster commands, as
+ * grpc-go servers accept. A connection that breaks the HTTP/2 protocol gets
+ * GOAWAY and is closed. None of this disturbs other streams or connections.
  */
 
 /* Every field is optional: zero means the default in brackets. */

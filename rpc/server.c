@@ -61,6 +61,11 @@ int rpc_server_new(uv_loop_t *loop, const struct rpc_server_options *opts, struc
 	}
 	/* gRPC uses no priorities: keep no closed streams around for them. */
 	nghttp2_option_set_no_closed_streams(srv->h2opt, 1);
+	/* nghttp2 would refuse ":authority: http://host:port", which grpc-go
+	 * clients send (etcdctl --cluster) and etcd accepts; nghttp2 1.52 has
+	 * no narrower switch, so rpc/ makes the same checks itself with the
+	 * authority relaxed (reqcheck.c). */
+	nghttp2_option_set_no_http_messaging(srv->h2opt, 1);
 	nghttp2_option_set_stream_reset_rate_limit(srv->h2opt, o->rst_burst, o->rst_rate);
 	rpc__arena_init(&srv->arena);
 	rpc__flusher_init(loop, &srv->fl);
