@@ -249,6 +249,18 @@ static int on_data_chunk_recv(nghttp2_session *h2, uint8_t flags, int32_t id, co
 	return 0;
 }
 
+/* True if the call's deadline timer is still pending but due within a few
+ * milliseconds: the loop may read the server's RST_STREAM(CANCEL) for the
+ * same grpc-timeout before it runs our own timer. The loop's cached time
+ * can lag, so read the clock (same monotonic base as uv_now()). */
+static bool deadline_passed(const struct rpc_call *call)
+{
+	if (call->tn.idx == 0)
+		return false;
+	uint64_t now_ms = uv_hrtime() / 1000000;
+	return now_ms + 5 >= call->tn.when;
+}
+
 static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code, void *user)
 {
 	(void)user;
@@ -257,7 +269,12 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t error_code,
 		return 0;
 	nghttp2_session_set_stream_user_data(h2, id, NULL);
 	call->h2_closed = true;
-	if (!call->ended) {
+	if (!call->ended && error_code == NGHTTP2_CANCEL && deadline_passed(call)) {
+		/* The server gave up on our grpc-timeout as we did: grpc-go
+		 * reports DeadlineExceeded for a CANCEL past the deadline (wire
+		 * §1.6), whichever side's timer fired first. */
+		rpc__call_end(call, RPC_DEADLINE_EXCEEDED, RPC_MSG_DEADLINE_EXCEEDED);
+	} else if (!call->ended) {
 		char *msg = rpc__strdupf("stream terminated by RST_STREAM with error code: %s",
 		                         nghttp2_http2_strerror(error_code));
 		rpc__call_end(call, rpc__code_from_rst(error_code), msg);
