@@ -290,8 +290,10 @@ def run_script(kind, out, spare_ports):
                 so = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
                 se = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
                 rc = "timeout"
+            # etcdctl pads member IDs to 16 columns (%16x): an ID with a
+            # leading zero digit is printed after two spaces.
             for name, rx in opt.get("capture", {}).items():
-                m = re.search(rx, so)
+                m = re.search(rx, re.sub(" +", " ", so))
                 env[name] = m.group(1) if m else "none"
             lines.append(render(shown, so, se, rc, opt, norm))
             time.sleep(opt.get("sleep", 0.05))
