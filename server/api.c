@@ -200,6 +200,88 @@ void api_serve_read(struct api *a, struct rpc_stream *s, int method, api_read_fn
 	store_mvcc_arena_reset(&a->arena);
 }
 
+/* A kept read's wait is over (a barrier, a ReadIndex round): unpack the
+ * request again from its kept bytes and serve it. */
+static void kept_read_ready(void *arg, int err)
+{
+	struct api_call *c = arg;
+	struct api *a = c->a;
+	c->w = NULL;
+	if (err) {
+		api_call_fail(c, err);
+		return;
+	}
+	if (!c->s) {
+		api_call_free(c);
+		return;
+	}
+	void *req = NULL;
+	if (c->read_desc) {
+		/* rpc/ checked the bytes (size, nesting) when they arrived. */
+		ProtobufCAllocator alloc = store_mvcc_arena_allocator(&a->arena);
+		req = protobuf_c_message_unpack(c->read_desc, &alloc, c->len, c->buf);
+		if (!req) {
+			store_mvcc_arena_reset(&a->arena);
+			api_call_fail(c, -ENOMEM);
+			return;
+		}
+	}
+	struct rpc_stream *s = c->s;
+	rpc_stream_set_data(s, NULL);
+	c->s = NULL;
+	api_serve_read(a, s, c->method, c->read_fn, req, c->read_fill_header);
+	api_call_free(c);
+}
+
+/* A call that keeps what it needs to serve its read later; NULL if s has
+ * been answered with an error. */
+static struct api_call *kept_read_new(struct api *a, struct rpc_stream *s, int method,
+                                      api_read_fn fn, const ProtobufCMessageDescriptor *desc,
+                                      const uint8_t *bytes, size_t len, bool fill_header)
+{
+	struct api_call *c = api_call_new(a, s, method);
+	if (!c) {
+		api_fail(a, s, method, -ENOMEM);
+		return NULL;
+	}
+	c->read_fn = fn;
+	c->read_desc = desc;
+	c->read_fill_header = fill_header;
+	if (desc && api_call_keep_bytes(c, bytes, len)) {
+		api_call_fail(c, -ENOMEM);
+		return NULL;
+	}
+	return c;
+}
+
+void api_serve_read_after(struct api *a, struct rpc_stream *s, int method, enum node_barrier b,
+                          api_read_fn fn, const ProtobufCMessageDescriptor *desc, const void *req,
+                          const uint8_t *bytes, size_t len, bool fill_header)
+{
+	if (node_barrier_passed(a->n, b)) {
+		api_serve_read(a, s, method, fn, req, fill_header);
+		return;
+	}
+	struct api_call *c = kept_read_new(a, s, method, fn, desc, bytes, len, fill_header);
+	if (!c)
+		return;
+	c->w = node_barrier_wait(a->n, b, 0, kept_read_ready, c);
+	if (!c->w)
+		api_call_fail(c, -ENOMEM);
+}
+
+void api_serve_read_linearizable(struct api *a, struct rpc_stream *s, int method, api_read_fn fn,
+                                 const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
+                                 size_t len)
+{
+	struct api_call *c = kept_read_new(a, s, method, fn, desc, bytes, len, true);
+	if (!c)
+		return;
+	c->w = node_read_index(a->n, 0, kept_read_ready, c);
+	if (!c->w)
+		api_call_fail(c, -ENOMEM);
+}
+
 bool api_precheck(struct api *a, struct rpc_stream *s, int method, bool learner_ok)
 {
 	if (a->stopped) {

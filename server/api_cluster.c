@@ -1,7 +1,8 @@
 /*
  * server/api_cluster.c - etcdserverpb.Cluster: MemberAdd, MemberRemove,
  * MemberUpdate, MemberPromote (Raft configuration changes, node_member_*)
- * and MemberList (this member's view, from the store).
+ * and MemberList (this member's view, from the store: no read barrier, since
+ * member changes are answered only once their commit is visible).
  *
  * etcd's ClusterServer answers with a header of cluster_id, member_id and
  * raft_term only: no revision (v3rpc/member.go header()). A member that has

@@ -96,6 +96,11 @@ struct api_call {
 	int64_t rev;        /* physical Compact: the revision; HashKV: the asked one */
 	bool physical_wait; /* physical Compact applied, removal pending */
 	uint64_t deadline;  /* physical Compact: give up waiting at (uv_now) */
+	/* a read waiting for a node barrier or a ReadIndex round (api.c) */
+	int (*read_fn)(struct api *a, struct store_mvcc_read *rd, const void *req,
+	               ProtobufCMessage **resp);
+	const ProtobufCMessageDescriptor *read_desc;
+	bool read_fill_header;
 	/* results of a worker job */
 	int work_err;
 	uint32_t hash;
@@ -167,6 +172,27 @@ typedef int (*api_read_fn)(struct api *a, struct store_mvcc_read *rd, const void
                            ProtobufCMessage **resp);
 void api_serve_read(struct api *a, struct rpc_stream *s, int method, api_read_fn fn,
                     const void *req, bool fill_header);
+
+/*
+ * api_serve_read behind a node barrier (node.h: NODE_BARRIER_ANSWERED for
+ * reads of this member's state, NODE_BARRIER_COMMITTED for the lessor's):
+ * at once when it has passed, the usual case; otherwise once it has, with
+ * the request unpacked again from its bytes with desc (desc NULL: fn gets
+ * req NULL, for requests without fields). Never blocks the loop.
+ */
+void api_serve_read_after(struct api *a, struct rpc_stream *s, int method, enum node_barrier b,
+                          api_read_fn fn, const ProtobufCMessageDescriptor *desc, const void *req,
+                          const uint8_t *bytes, size_t len, bool fill_header);
+
+/*
+ * api_serve_read after a ReadIndex round (node_read_index), with the
+ * request unpacked from its bytes with desc: the read index covers every
+ * write this member answered before the read arrived, so no barrier is
+ * needed. Never blocks the loop.
+ */
+void api_serve_read_linearizable(struct api *a, struct rpc_stream *s, int method, api_read_fn fn,
+                                 const ProtobufCMessageDescriptor *desc, const uint8_t *bytes,
+                                 size_t len);
 
 /*
  * The checks etcd's interceptors make before any handler: a stopped

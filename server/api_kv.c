@@ -5,7 +5,9 @@
  * etcd's order: quota first (v3rpc quotaKVServer; over it, the NOSPACE alarm
  * is proposed and applied before the error is answered, as etcd's
  * quotaAlarmer waits for it), then the request checks (v3rpc/key.go). Reads are served from a read
- * context of the store: at once when serializable, after a ReadIndex round otherwise. A Txn whose
+ * context of the store: when serializable, at once unless a write this member answered is not yet
+ * visible (NODE_BARRIER_ANSWERED, node.h: then after its commit); after a ReadIndex round
+ * otherwise. A Txn whose
  * ops are all Ranges is a read (etcd's isTxnReadonly), served the same way
  * (serializable only if every Range is).
  *
@@ -37,76 +39,6 @@ static int txn_read(struct api *a, struct store_mvcc_read *rd, const void *req,
 	return store_mvcc_txn_read(rd, req, &a->arena, (Etcdserverpb__TxnResponse **)resp);
 }
 
-static void serve_range(struct api *a, struct rpc_stream *s, const Etcdserverpb__RangeRequest *req)
-{
-	api_serve_read(a, s, API_RANGE, range_read, req, true);
-}
-
-static void serve_txn_read(struct api *a, struct rpc_stream *s, const Etcdserverpb__TxnRequest *req)
-{
-	api_serve_read(a, s, API_TXN, txn_read, req, true);
-}
-
-/* ReadIndex done: the request bytes kept in the call are unpacked into the
- * scratch arena (rpc/ already checked their nesting depth) and served. */
-static void read_ready(void *arg, int err)
-{
-	struct api_call *c = arg;
-	struct api *a = c->a;
-	c->w = NULL;
-	if (err) {
-		api_call_fail(c, err);
-		return;
-	}
-	if (!c->s) {
-		api_call_free(c);
-		return;
-	}
-	ProtobufCAllocator alloc = store_mvcc_arena_allocator(&a->arena);
-	struct rpc_stream *s = c->s;
-	if (c->method == API_RANGE) {
-		Etcdserverpb__RangeRequest *req =
-		    etcdserverpb__range_request__unpack(&alloc, c->len, c->buf);
-		if (!req) {
-			api_call_fail(c, -ENOMEM);
-			return;
-		}
-		rpc_stream_set_data(s, NULL);
-		c->s = NULL;
-		serve_range(a, s, req);
-		api_call_free(c);
-	} else {
-		Etcdserverpb__TxnRequest *req =
-		    etcdserverpb__txn_request__unpack(&alloc, c->len, c->buf);
-		if (!req) {
-			api_call_fail(c, -ENOMEM);
-			return;
-		}
-		rpc_stream_set_data(s, NULL);
-		c->s = NULL;
-		serve_txn_read(a, s, req);
-		api_call_free(c);
-	}
-	store_mvcc_arena_reset(&a->arena);
-}
-
-static void linearizable_read(struct api *a, struct rpc_stream *s, int method, const uint8_t *bytes,
-                              size_t len)
-{
-	struct api_call *c = api_call_new(a, s, method);
-	if (!c) {
-		api_fail(a, s, method, -ENOMEM);
-		return;
-	}
-	if (api_call_keep_bytes(c, bytes, len)) {
-		api_call_fail(c, -ENOMEM);
-		return;
-	}
-	c->w = node_read_index(a->n, 0, read_ready, c);
-	if (!c->w)
-		api_call_fail(c, -ENOMEM);
-}
-
 void api_kv_range(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *b, size_t n)
 {
 	struct api *a = api_ref(s)->a;
@@ -120,9 +52,11 @@ void api_kv_range(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t
 		return;
 	}
 	if (req->serializable)
-		serve_range(a, s, req);
+		api_serve_read_after(a, s, API_RANGE, NODE_BARRIER_ANSWERED, range_read,
+		                     &etcdserverpb__range_request__descriptor, req, b, n, true);
 	else
-		linearizable_read(a, s, API_RANGE, b, n);
+		api_serve_read_linearizable(a, s, API_RANGE, range_read,
+		                            &etcdserverpb__range_request__descriptor, b, n);
 }
 
 /* ---- writes ----------------------------------------------------------------- */
@@ -202,9 +136,12 @@ void api_kv_txn(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *
 	}
 	if (store_mvcc_txn_is_readonly(req)) {
 		if (txn_serializable(req))
-			serve_txn_read(a, s, req);
+			api_serve_read_after(a, s, API_TXN, NODE_BARRIER_ANSWERED, txn_read,
+			                     &etcdserverpb__txn_request__descriptor, req, b, n,
+			                     true);
 		else
-			linearizable_read(a, s, API_TXN, b, n);
+			api_serve_read_linearizable(a, s, API_TXN, txn_read,
+			                            &etcdserverpb__txn_request__descriptor, b, n);
 		return;
 	}
 	Cairnpb__InternalRequest ir = CAIRNPB__INTERNAL_REQUEST__INIT;

@@ -83,7 +83,8 @@ void api_maint_status(struct rpc_stream *s, const ProtobufCMessage *m, const uin
 {
 	struct api *a = api_ref(s)->a;
 	if (api_precheck(a, s, API_STATUS, true))
-		api_serve_read(a, s, API_STATUS, status_read, NULL, true);
+		api_serve_read_after(a, s, API_STATUS, NODE_BARRIER_ANSWERED, status_read, NULL,
+		                     NULL, NULL, 0, true);
 }
 
 /* ---- Alarm ----------------------------------------------------------------- */
@@ -195,6 +196,33 @@ static void hash_after(uv_work_t *w, int status)
 	api_handle_closed(a); /* the job counted as an open handle */
 }
 
+static void queue_hash(struct api_call *c)
+{
+	struct api *a = c->a;
+	c->work.data = c;
+	int rc = uv_queue_work(node_loop(a->n), &c->work, hash_work, hash_after);
+	if (rc) {
+		api_call_fail(c, rc);
+		return;
+	}
+	c->in_work = true;
+	a->open_handles++;
+}
+
+static void hash_barrier_passed(void *arg, int err)
+{
+	struct api_call *c = arg;
+	c->w = NULL;
+	if (err)
+		api_call_fail(c, err);
+	else if (!c->s)
+		api_call_free(c);
+	else
+		queue_hash(c);
+}
+
+/* Hash and HashKV cover every write this member answered, as etcd's (its
+ * Hash commits the backend first; HashKV reads through the write buffer). */
 static void start_hash(struct rpc_stream *s, int method, int64_t rev)
 {
 	struct api *a = api_ref(s)->a;
@@ -206,14 +234,13 @@ static void start_hash(struct rpc_stream *s, int method, int64_t rev)
 		return;
 	}
 	c->rev = rev;
-	c->work.data = c;
-	int rc = uv_queue_work(node_loop(a->n), &c->work, hash_work, hash_after);
-	if (rc) {
-		api_call_fail(c, rc);
+	if (node_barrier_passed(a->n, NODE_BARRIER_ANSWERED)) {
+		queue_hash(c);
 		return;
 	}
-	c->in_work = true;
-	a->open_handles++;
+	c->w = node_barrier_wait(a->n, NODE_BARRIER_ANSWERED, 0, hash_barrier_passed, c);
+	if (!c->w)
+		api_call_fail(c, -ENOMEM);
 }
 
 void api_maint_hash(struct rpc_stream *s, const ProtobufCMessage *m, const uint8_t *b, size_t n)

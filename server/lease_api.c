@@ -7,7 +7,9 @@
  * leaves it 0 (etcd's reqIDGen) and pays the quota cost of 64 bytes
  * (etcdserver/quota.go). TimeToLive is answered by the leader (the node
  * forwards it); an unknown lease is TTL -1, not an error (v3rpc/lease.go).
- * Leases lists this member's lessor, as etcd does without forwarding.
+ * Leases lists this member's lessor, as etcd does without forwarding, once
+ * it has applied what was committed when the call arrived
+ * (NODE_BARRIER_COMMITTED: a grant answered before is listed).
  */
 #include <errno.h>
 
@@ -91,5 +93,6 @@ void api_lease_leases(struct rpc_stream *s, const ProtobufCMessage *m, const uin
 {
 	struct api *a = api_ref(s)->a;
 	if (api_precheck(a, s, API_LEASE_LEASES, false))
-		api_serve_read(a, s, API_LEASE_LEASES, leases_read, NULL, true);
+		api_serve_read_after(a, s, API_LEASE_LEASES, NODE_BARRIER_COMMITTED, leases_read,
+		                     NULL, NULL, NULL, 0, true);
 }

@@ -898,11 +898,8 @@ void node_fill_header(struct node *n, Etcdserverpb__ResponseHeader *h, int64_t r
 	h->cluster_id = n->cluster_id;
 	h->member_id = n->id;
 	h->raft_term = n->term;
-	if (revision <= 0) {
-		struct store_mvcc_state st;
-		store_mvcc_state(n->mvcc, &st);
-		revision = st.revision;
-	}
+	if (revision <= 0)
+		revision = node_current_revision(n);
 	h->revision = revision;
 }
 

@@ -128,7 +128,8 @@ typedef void (*node_result_fn)(void *arg, int err, const struct node_result *res
 
 /*
  * Replicates req (its request oneof set; the node assigns req->id) and calls
- * done once it has been applied on this member, with the result. On a
+ * done once it has been applied on this member, with the result (before the
+ * apply is visible to reads: see the barriers below). On a
  * follower the request is forwarded to the leader. Checks done before
  * proposing, answered at once (through done, never synchronously): the
  * request size against --max-request-bytes (NODE_EREQUEST_TOO_LARGE), too
@@ -161,6 +162,54 @@ typedef void (*node_done_fn)(void *arg, int err);
 struct node_wait *node_read_index(struct node *n, uint64_t timeout_ms, node_done_fn done,
                                   void *arg);
 
+/* ---- Reading what this member has answered: barriers --------------------- */
+
+/*
+ * A write is answered as soon as the apply thread has computed its result
+ * inside the LMDB write transaction ("early reply"), before that
+ * transaction commits: its entry is already durable on a quorum of WALs and
+ * its result is deterministic, so a crash before the commit replays it with
+ * the same result. What the commit makes visible comes a little later
+ * (normally one fdatasync): read contexts (store_mvcc_read_begin), the
+ * lessor, store_mvcc_state(), the change feed, the applied index
+ * (node_info, linearizable reads). etcd answers after applying to its
+ * backend's in-memory buffer, which its reads see at once; these barriers
+ * keep what a client can observe the same:
+ *
+ *   NODE_BARRIER_ANSWERED   every write this member has answered is visible
+ *                           (etcd's serializable reads see what their member
+ *                           applied): serializable Range and Txn, Status,
+ *                           MemberList, Hash, HashKV, Snapshot.
+ *   NODE_BARRIER_COMMITTED  everything committed, as this member knows it
+ *                           now, is visible (the lessor: LeaseLeases, and on
+ *                           the leader KeepAlive and TimeToLive, also when a
+ *                           follower forwards them). A local barrier: no
+ *                           Raft round.
+ *
+ * Linearizable reads need neither: node_read_index() waits for the visible
+ * applied index, and its read index covers every write answered before it.
+ */
+enum node_barrier {
+	NODE_BARRIER_ANSWERED = 1,
+	NODE_BARRIER_COMMITTED,
+};
+
+/* True if a read context begun now satisfies b: the usual case, checked
+ * before node_barrier_wait() so that a read costs no wait. */
+bool node_barrier_passed(struct node *n, enum node_barrier b);
+
+/* Calls done(arg, 0) once a read context begun in the callback satisfies b
+ * as it stood at this call (one LMDB commit away while the apply thread
+ * runs). Errors: NODE_ETIMEOUT, NODE_ESTOPPED. Never blocks the loop. */
+struct node_wait *node_barrier_wait(struct node *n, enum node_barrier b, uint64_t timeout_ms,
+                                    node_done_fn done, void *arg);
+
+/* The revision every answer this member gave covers: the store's, or the
+ * revision of an answered but not yet committed batch if that is higher
+ * (etcd's current revision, which counts what it applied). Headers with
+ * "the current revision" and watches starting now use it. */
+int64_t node_current_revision(struct node *n);
+
 /* ---- Change feed --------------------------------------------------------- */
 
 /*
@@ -184,16 +233,20 @@ void node_set_leader_watch(struct node *n, node_leader_fn fn, void *arg);
 int64_t node_lease_id(struct node *n);
 
 /*
- * LeaseKeepAlive for one request: on the leader renews locally; on a
- * follower forwards to the leader. done gets the granted TTL, or 0 if the
+ * LeaseKeepAlive for one request: on the leader renews locally, once the
+ * lessor has applied everything committed when the request arrived
+ * (NODE_BARRIER_COMMITTED: a lease whose grant was answered is never
+ * unknown); on a follower forwards to the leader, which does the same.
+ * done gets the granted TTL, or 0 if the
  * lease is unknown or expired (etcd answers TTL 0, no error); err is set
  * only for NODE_E* failures (no leader, timeout).
  */
 typedef void (*node_ttl_fn)(void *arg, int err, int64_t ttl);
 struct node_wait *node_lease_renew(struct node *n, int64_t id, node_ttl_fn done, void *arg);
 
-/* LeaseTimeToLive as the leader answers it (forwarded from followers). The
- * response is valid during the callback only. */
+/* LeaseTimeToLive as the leader answers it (forwarded from followers), after
+ * the same barrier as node_lease_renew(). The response is valid during the
+ * callback only. */
 typedef void (*node_ttl_resp_fn)(void *arg, int err,
                                  const Etcdserverpb__LeaseTimeToLiveResponse *resp);
 struct node_wait *node_lease_time_to_live(struct node *n,
@@ -231,7 +284,8 @@ struct node_wait *node_move_leader(struct node *n, uint64_t target, node_done_fn
 struct node_wait *node_defragment(struct node *n, node_done_fn done, void *arg);
 
 /*
- * Maintenance/Snapshot: writes a consistent copy of the store to a temporary
+ * Maintenance/Snapshot: writes a consistent copy of the store (every write
+ * this member answered included: NODE_BARRIER_ANSWERED) to a temporary
  * file on a worker thread, then calls done with its path and size. The
  * caller streams it (in etcd's 32 KiB chunks, at the pace the client reads,
  * adding etcd's SHA-256 trailer) and unlinks it when finished or canceled.

@@ -5,16 +5,18 @@
  * The loop copies each committed range out of the WAL (WAL reads are for
  * its owner thread only) into a job; the thread takes every job queued,
  * applies them in one store_mvcc batch (the applied index committed with
- * them, so replay after a restart is a no-op per store/mvcc.h), runs a
- * bounded physical-compaction step, commits, and hands the results (arena
- * responses, the change feed, decoded conf changes) back to the loop with
- * uv_async_send. The thread never proposes (reference raft.md T4): the
- * loop decides what follows from a result (alarms, conf changes).
+ * them, so replay after a restart is a no-op per store/mvcc.h), hands the
+ * results (arena responses) to the loop to answer the clients (early reply,
+ * publish_early), runs a bounded physical-compaction step, commits, and
+ * hands the batch back again with what the commit made visible (the change
+ * feed, decoded conf changes), each time with uv_async_send. The thread never proposes (reference
+ * raft.md T4): the loop decides what follows from a result (alarms, conf changes).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/log.h"
 #include "server/node_internal.h"
@@ -132,6 +134,9 @@ static struct apply_out *out_get(struct applier *ap)
 	o->fatal = 0;
 	o->installed = false;
 	o->install_applied = 0;
+	o->early_next = NULL;
+	o->n_early = 0;
+	o->early_rev = 0;
 	memset(&o->feed, 0, sizeof o->feed);
 	return o;
 }
@@ -307,6 +312,42 @@ static void record_commit(struct applier *ap, uint64_t ns)
 	pthread_mutex_unlock(&ap->mu);
 }
 
+/*
+ * Early reply: the batch's results go to the loop now, before the commit
+ * and its fdatasync, so the clients waiting for them are answered while the
+ * data pages reach the disk. Each entry is committed (durable on a quorum
+ * of WALs) and its result is a function of the log up to it: a crash before
+ * the commit below replays the entries from the WAL, with the same results.
+ * What the commit makes visible (read contexts, the lessor, the feed, the
+ * applied index) is still handed over only with the committed out; the
+ * barriers in node.h keep reads on this member from missing an answered
+ * write meanwhile. From here on neither thread writes o->res or o->arena
+ * until the loop has taken the committed out.
+ */
+static void publish_early(struct applier *ap, struct store_mvcc_batch *b, struct apply_out *o)
+{
+	if (!o->n_res)
+		return;
+	o->n_early = o->n_res;
+	o->early_rev = store_mvcc_batch_revision(b);
+	pthread_mutex_lock(&ap->mu);
+	if (ap->early_tail)
+		ap->early_tail->early_next = o;
+	else
+		ap->early_head = o;
+	ap->early_tail = o;
+	uint64_t delay = ap->commit_delay_ms;
+	pthread_mutex_unlock(&ap->mu);
+	uv_async_send(&ap->async);
+	if (delay) {
+		/* Fault injection (tests): widen the window between the answers
+		 * and the commit that makes them visible. */
+		struct timespec ts = {.tv_sec = (time_t)(delay / 1000),
+		                      .tv_nsec = (long)(delay % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static void apply_jobs(struct applier *ap, struct apply_job *jobs, struct apply_out *o, bool feed)
 {
 	struct node *n = ap->n;
@@ -364,6 +405,7 @@ static void apply_jobs(struct applier *ap, struct apply_job *jobs, struct apply_
 				goto fail;
 		}
 	}
+	publish_early(ap, b, o);
 	struct store_mvcc_state st;
 	store_mvcc_state(n->mvcc, &st);
 	ap->compacting = false;
@@ -488,7 +530,12 @@ static void apply_async_cb(uv_async_t *a)
 	struct applier *ap = a->data;
 	struct node *n = ap->n;
 	for (;;) {
+		/* An out is queued early before it is queued done, and the early
+		 * queue is emptied in the same critical section that takes the
+		 * next done out: its early results are always handled first. */
 		pthread_mutex_lock(&ap->mu);
+		struct apply_out *early = ap->early_head;
+		ap->early_head = ap->early_tail = NULL;
 		struct apply_out *o = ap->done_head;
 		if (o) {
 			ap->done_head = o->next;
@@ -496,8 +543,19 @@ static void apply_async_cb(uv_async_t *a)
 				ap->done_tail = NULL;
 		}
 		pthread_mutex_unlock(&ap->mu);
-		if (!o)
-			break;
+		while (early) {
+			struct apply_out *e = early;
+			early = e->early_next;
+			node__on_apply_early(n, e);
+		}
+		if (!o) {
+			pthread_mutex_lock(&ap->mu);
+			bool more = ap->early_head || ap->done_head;
+			pthread_mutex_unlock(&ap->mu);
+			if (!more)
+				break;
+			continue;
+		}
 		node__on_apply_out(n, o);
 		store_mvcc_arena_reset(&o->arena);
 		store_mvcc_arena_reset(&o->feed_arena);
@@ -551,6 +609,7 @@ void applier_stop(struct node *n)
 		}
 	}
 	ap->done_head = ap->done_tail = ap->free_outs = NULL;
+	ap->early_head = ap->early_tail = NULL; /* every one is on a list above */
 	struct apply_job *jl[2] = {ap->head, ap->free_jobs};
 	for (int k = 0; k < 2; k++) {
 		while (jl[k]) {

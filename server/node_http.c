@@ -5,10 +5,14 @@
  * the test hook:
  *
  *   GET /cairn/fault?drop=<member ids in hex, comma-separated>&delay_ms=N
+ *   GET /cairn/fault?commit_delay_ms=N
  *   GET /cairn/fault?clear=1
  *
  * which makes this member drop (or delay) all peer traffic to and from the
- * named members until cleared (tests/lib/cluster.py partition()).
+ * named members until cleared (tests/lib/cluster.py partition()), or makes
+ * its apply thread wait N ms between answering a batch's writes and
+ * committing it to LMDB (the window the read barriers of node.h cover,
+ * tests/integration/read_barriers_test.py).
  */
 #include <inttypes.h>
 #include <stdarg.h>

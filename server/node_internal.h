@@ -83,6 +83,11 @@ struct node_wait {
 	uint64_t read_index;
 	uint64_t leader_changes; /* n->leader_changes when proposed */
 	int err;
+	/* Barrier waits (node__wait_applied): what to do once the applied
+	 * index reaches read_index, instead of the callback; it answers and
+	 * finishes the wait itself. */
+	void (*then)(struct node_wait *w);
+	bool from_peer; /* a lease call a follower forwarded: never forward it again */
 	struct node_wait *next, *prev;   /* read lists, done queue, retry list */
 	struct node_wait *pnext, *pprev; /* proposals with a known index, by index */
 	bool in_plist;
@@ -175,12 +180,19 @@ struct apply_result {
 	struct raft_conf_change cc;
 	Etcdserverpb__Member *member; /* in the out's arena */
 	bool cc_apply;                /* pass to raft_conf_change_apply */
+	bool answered;                /* handled by node__on_apply_early */
 };
 
 struct apply_out {
 	struct apply_out *next;
+	struct apply_out *early_next; /* the early queue */
 	struct apply_result *res;
 	size_t n_res, cap_res;
+	/* Early reply: res[0, n_early) were handed to the loop before the
+	 * LMDB commit (read-only from then on, for both threads); early_rev is
+	 * the store's revision after them. */
+	size_t n_early;
+	int64_t early_rev;
 	uint64_t first, last; /* indexes covered; 0 if none */
 	struct store_mvcc_arena arena;
 	struct store_mvcc_arena feed_arena;
@@ -199,7 +211,9 @@ struct applier {
 	pthread_cond_t cv;
 	struct apply_job *head, *tail; /* queued jobs */
 	struct apply_job *free_jobs;
-	struct apply_out *done_head, *done_tail; /* for the loop */
+	struct apply_out *done_head, *done_tail;   /* for the loop */
+	struct apply_out *early_head, *early_tail; /* results before their commit */
+	uint64_t commit_delay_ms;                  /* fault injection: sleep before commit */
 	struct apply_out *free_outs;
 	bool feed;
 	bool compacting; /* physical compaction left to do */
@@ -234,6 +248,7 @@ struct fault_state {
 	uint64_t *drop;
 	size_t n_drop;
 	uint64_t delay_ms;
+	uint64_t commit_delay_ms; /* the apply thread sleeps between early replies and commit */
 };
 
 struct node_metrics {
@@ -263,7 +278,12 @@ struct node {
 	uint64_t leader;
 	uint64_t term;
 	uint64_t commit;
-	uint64_t applied;      /* raft_applied() so far */
+	uint64_t applied; /* raft_applied() so far: visible to read contexts */
+	/* Early replies (node_apply.c): the highest index and the store
+	 * revision of a write this member answered before its LMDB commit.
+	 * The read barriers (node.h) wait for applied >= answered_index. */
+	uint64_t answered_index;
+	int64_t answered_rev;
 	uint64_t queued_apply; /* last index handed to the apply thread */
 	bool is_learner;
 
@@ -354,6 +374,7 @@ uint64_t node__request_timeout_ms(struct node *n);
 int node__ready_init(struct node *n);
 void node__ready_close(struct node *n);
 void node__on_apply_out(struct node *n, struct apply_out *out);
+void node__on_apply_early(struct node *n, struct apply_out *out);
 void node__wal_store(struct node *n, uint64_t index, uint64_t term, uint8_t type, const void *data,
                      size_t len);
 
@@ -367,6 +388,10 @@ void node__waits_close(struct node *n);
 void node__run_done_queue(struct node *n);
 void node__on_read_states(struct node *n, const struct raft_read_state *rs, size_t n_rs);
 void node__reads_applied(struct node *n);
+/* Runs w->then (or the WAIT_READ callback) once n->applied >= index: from
+ * the done queue if it already is, never from inside this call. */
+void node__wait_applied(struct node_wait *w, uint64_t index, void (*then)(struct node_wait *w));
+uint64_t node__barrier_index(struct node *n, enum node_barrier b);
 void node__reads_leader_changed(struct node *n);
 void node__proposals_applied(struct node *n, uint64_t applied);
 int node__propose_local(struct node *n, const uint8_t *data, size_t len, bool conf,

@@ -164,7 +164,18 @@ void node__lease_stop(struct node *n)
 	uv_close((uv_handle_t *)&n->lease_timer, noop_close);
 }
 
-/* ---- KeepAlive ------------------------------------------------------------- */
+/* ---- KeepAlive and TimeToLive ------------------------------------------------ */
+
+/*
+ * Both read the lessor, which learns a grant or a revoke only when its
+ * batch commits, while the grant was answered before (early reply,
+ * node_apply.c). The leader therefore serves them once its applied index
+ * reaches the commit index the request found on arrival
+ * (NODE_BARRIER_COMMITTED): a lease whose grant any member answered
+ * is committed below that index, since a member answers only what it knows
+ * committed and learned so from this leader or one before it. A follower's
+ * own applied state never matters: it forwards both calls.
+ */
 
 /* Renews on this member (the leader). Returns 0 with *ttl (0: unknown or
  * expired lease), or NODE_ENOTLEADER. */
@@ -234,77 +245,6 @@ static void renew_reply(struct rpc_call *call, void *arg, int code, const char *
 	wait_finish(w);
 }
 
-static void renew_forward(struct node_wait *w)
-{
-	struct node *n = w->n;
-	struct rpc_client *c = n->leader ? node__peer_aux(n, n->leader) : NULL;
-	struct lease_fwd *f = c ? malloc(sizeof *f) : NULL;
-	if (!f) {
-		wait_fail_later(w, n->leader ? NODE_ETIMEOUT : NODE_ENOLEADER);
-		return;
-	}
-	f->n = n;
-	f->wid = w->wid;
-	Etcdserverpb__LeaseKeepAliveRequest req = ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
-	req.id = w->lease_id;
-	struct rpc_call_options o;
-	memset(&o, 0, sizeof o);
-	o.response = &etcdserverpb__lease_keep_alive_response__descriptor;
-	uint64_t now = uv_now(n->loop);
-	o.timeout_ms = w->deadline > now ? w->deadline - now : 1;
-	o.arg = f;
-	o.on_reply = renew_reply;
-	if (rpc_call_unary(c, "/cairnpeer.Peer/LeaseKeepAlive", &req.base, &o, NULL)) {
-		free(f);
-		wait_fail_later(w, NODE_ETIMEOUT);
-	}
-}
-
-struct node_wait *node_lease_renew(struct node *n, int64_t id, node_ttl_fn done, void *arg)
-{
-	struct node_wait *w = wait_new(n, WAIT_RENEW, 0, arg);
-	if (!w)
-		return NULL;
-	w->cb.ttl = done;
-	w->lease_id = id;
-	if (n->stopping) {
-		wait_fail_later(w, NODE_ESTOPPED);
-		return w;
-	}
-	if (n->role == RAFT_LEADER) {
-		int64_t ttl = 0;
-		int rc = renew_local(n, id, &ttl);
-		if (rc == 0) {
-			/* Answer from the loop, never from inside this call. */
-			w->err = 0;
-			w->lease_id = ttl;
-			extern void node__wait_ttl_later(struct node_wait * w, int64_t ttl);
-			node__wait_ttl_later(w, ttl);
-			return w;
-		}
-		wait_fail_later(w, rc);
-		return w;
-	}
-	if (!n->leader) {
-		wait_fail_later(w, NODE_ENOLEADER);
-		return w;
-	}
-	renew_forward(w);
-	return w;
-}
-
-/* ---- TimeToLive ---------------------------------------------------------------- */
-
-static int ttl_local(struct node *n, const Etcdserverpb__LeaseTimeToLiveRequest *req,
-                     struct store_mvcc_arena *a, Etcdserverpb__LeaseTimeToLiveResponse **resp,
-                     struct store_mvcc_read **rd)
-{
-	int rc = store_mvcc_read_begin(n->mvcc, rd);
-	if (rc)
-		return rc;
-	return store_mvcc_lease_time_to_live(*rd, req, node_mono_ns(), a, resp);
-}
-
 static void ttl_reply(struct rpc_call *call, void *arg, int code, const char *message,
                       const ProtobufCMessage *resp, const uint8_t *bytes, size_t len)
 {
@@ -319,43 +259,139 @@ static void ttl_reply(struct rpc_call *call, void *arg, int code, const char *me
 	wait_finish(w);
 }
 
-static void ttl_timer_cb(uv_timer_t *t);
-
-struct ttl_local_ctx {
-	struct node *n;
-	uint64_t wid;
-	uv_timer_t t;
-};
-
-static void ttl_closed(uv_handle_t *h)
+/* Hands w (WAIT_RENEW or WAIT_TTL) to the leader over Peer/LeaseKeepAlive
+ * or Peer/LeaseTimeToLive. */
+static void lease_forward(struct node_wait *w)
 {
-	free(h->data);
-}
-
-static void ttl_timer_cb(uv_timer_t *t)
-{
-	struct ttl_local_ctx *c = t->data;
-	struct node *n = c->n;
-	struct node_wait *w = u64map_get(&n->waits, c->wid);
-	if (w) {
+	struct node *n = w->n;
+	struct rpc_client *c = n->leader ? node__peer_aux(n, n->leader) : NULL;
+	struct lease_fwd *f = c ? malloc(sizeof *f) : NULL;
+	if (!f) {
+		wait_fail_later(w, n->leader ? NODE_ETIMEOUT : NODE_ENOLEADER);
+		return;
+	}
+	f->n = n;
+	f->wid = w->wid;
+	struct rpc_call_options o;
+	memset(&o, 0, sizeof o);
+	uint64_t now = uv_now(n->loop);
+	o.timeout_ms = w->deadline > now ? w->deadline - now : 1;
+	o.arg = f;
+	int rc;
+	if (w->kind == WAIT_RENEW) {
+		Etcdserverpb__LeaseKeepAliveRequest req =
+		    ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
+		req.id = w->lease_id;
+		o.response = &etcdserverpb__lease_keep_alive_response__descriptor;
+		o.on_reply = renew_reply;
+		rc = rpc_call_unary(c, "/cairnpeer.Peer/LeaseKeepAlive", &req.base, &o, NULL);
+	} else {
 		Etcdserverpb__LeaseTimeToLiveRequest req =
 		    ETCDSERVERPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
 		req.id = w->lease_id;
 		req.keys = w->ttl_keys;
-		struct store_mvcc_arena a;
-		store_mvcc_arena_init(&a, 0);
-		struct store_mvcc_read *rd = NULL;
-		Etcdserverpb__LeaseTimeToLiveResponse *resp = NULL;
-		int rc = ttl_local(n, &req, &a, &resp, &rd);
-		if (w->cb.ttl_resp)
-			w->cb.ttl_resp(w->arg, rc, rc ? NULL : resp);
-		if (rd)
-			store_mvcc_read_end(rd);
-		store_mvcc_arena_destroy(&a);
-		wait_finish(w);
+		o.response = &etcdserverpb__lease_time_to_live_response__descriptor;
+		o.on_reply = ttl_reply;
+		rc = rpc_call_unary(c, "/cairnpeer.Peer/LeaseTimeToLive", &req.base, &o, NULL);
 	}
-	t->data = c;
-	uv_close((uv_handle_t *)t, ttl_closed);
+	if (rc) {
+		free(f);
+		wait_fail_later(w, NODE_ETIMEOUT);
+	}
+}
+
+/* The barrier has passed (or the call came to a leader that had passed
+ * it): answer from the lessor. Called from the loop, outside any service
+ * call, so it may answer at once. */
+static void lease_serve(struct node_wait *w)
+{
+	struct node *n = w->n;
+	if (n->stopping) {
+		wait_fail_later(w, NODE_ESTOPPED);
+		return;
+	}
+	if (n->role != RAFT_LEADER) {
+		/* Lost the leadership meanwhile: a forwarded call goes back to
+		 * its follower as "not leader"; a local one goes to the leader. */
+		if (w->from_peer || !n->leader)
+			wait_fail_later(w, w->from_peer ? NODE_ENOTLEADER : NODE_ENOLEADER);
+		else
+			lease_forward(w);
+		return;
+	}
+	if (w->kind == WAIT_RENEW) {
+		int64_t ttl = 0;
+		int rc = renew_local(n, w->lease_id, &ttl);
+		if (rc) {
+			wait_fail_later(w, rc);
+			return;
+		}
+		if (w->cb.ttl)
+			w->cb.ttl(w->arg, 0, ttl);
+		wait_finish(w);
+		return;
+	}
+	Etcdserverpb__LeaseTimeToLiveRequest req = ETCDSERVERPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
+	req.id = w->lease_id;
+	req.keys = w->ttl_keys;
+	struct store_mvcc_arena a;
+	store_mvcc_arena_init(&a, 0);
+	struct store_mvcc_read *rd = NULL;
+	Etcdserverpb__LeaseTimeToLiveResponse *resp = NULL;
+	int rc = store_mvcc_read_begin(n->mvcc, &rd);
+	if (!rc)
+		rc = store_mvcc_lease_time_to_live(rd, &req, node_mono_ns(), &a, &resp);
+	if (w->cb.ttl_resp)
+		w->cb.ttl_resp(w->arg, rc, rc ? NULL : resp);
+	if (rd)
+		store_mvcc_read_end(rd);
+	store_mvcc_arena_destroy(&a);
+	wait_finish(w);
+}
+
+/* Serves w here if this member leads, after the barrier; otherwise
+ * forwards it (a call from a peer is never forwarded again). */
+static void lease_dispatch(struct node_wait *w)
+{
+	struct node *n = w->n;
+	if (n->stopping) {
+		wait_fail_later(w, NODE_ESTOPPED);
+		return;
+	}
+	if (n->role == RAFT_LEADER) {
+		node__wait_applied(w, node__barrier_index(n, NODE_BARRIER_COMMITTED), lease_serve);
+		return;
+	}
+	if (w->from_peer || !n->leader) {
+		wait_fail_later(w, w->from_peer ? NODE_ENOTLEADER : NODE_ENOLEADER);
+		return;
+	}
+	lease_forward(w);
+}
+
+struct node_wait *node_lease_renew(struct node *n, int64_t id, node_ttl_fn done, void *arg)
+{
+	struct node_wait *w = wait_new(n, WAIT_RENEW, 0, arg);
+	if (!w)
+		return NULL;
+	w->cb.ttl = done;
+	w->lease_id = id;
+	if (n->role == RAFT_LEADER && !n->stopping &&
+	    node_barrier_passed(n, NODE_BARRIER_COMMITTED)) {
+		/* The usual case on the leader: renew now (the lease's expiry
+		 * moves at arrival, as etcd's), answer from the loop. */
+		int64_t ttl = 0;
+		int rc = renew_local(n, id, &ttl);
+		if (rc == 0) {
+			extern void node__wait_ttl_later(struct node_wait * w, int64_t ttl);
+			node__wait_ttl_later(w, ttl);
+		} else {
+			wait_fail_later(w, rc);
+		}
+		return w;
+	}
+	lease_dispatch(w);
+	return w;
 }
 
 struct node_wait *node_lease_time_to_live(struct node *n,
@@ -368,46 +404,54 @@ struct node_wait *node_lease_time_to_live(struct node *n,
 	w->cb.ttl_resp = done;
 	w->lease_id = req->id;
 	w->ttl_keys = req->keys;
-	if (n->stopping) {
-		wait_fail_later(w, NODE_ESTOPPED);
-		return w;
-	}
-	if (n->role == RAFT_LEADER) {
-		struct ttl_local_ctx *c = malloc(sizeof *c);
-		if (!c) {
-			wait_fail_later(w, -ENOMEM);
-			return w;
-		}
-		c->n = n;
-		c->wid = w->wid;
-		uv_timer_init(n->loop, &c->t);
-		c->t.data = c;
-		uv_timer_start(&c->t, ttl_timer_cb, 0, 0);
-		return w;
-	}
-	struct rpc_client *cl = n->leader ? node__peer_aux(n, n->leader) : NULL;
-	struct lease_fwd *f = cl ? malloc(sizeof *f) : NULL;
-	if (!f) {
-		wait_fail_later(w, n->leader ? NODE_ETIMEOUT : NODE_ENOLEADER);
-		return w;
-	}
-	f->n = n;
-	f->wid = w->wid;
-	struct rpc_call_options o;
-	memset(&o, 0, sizeof o);
-	o.response = &etcdserverpb__lease_time_to_live_response__descriptor;
-	uint64_t now = uv_now(n->loop);
-	o.timeout_ms = w->deadline > now ? w->deadline - now : 1;
-	o.arg = f;
-	o.on_reply = ttl_reply;
-	if (rpc_call_unary(cl, "/cairnpeer.Peer/LeaseTimeToLive", &req->base, &o, NULL)) {
-		free(f);
-		wait_fail_later(w, NODE_ETIMEOUT);
-	}
+	lease_dispatch(w);
 	return w;
 }
 
 /* ---- The peer side --------------------------------------------------------------- */
+
+/* Forwarded calls wait for the same barrier as local ones: the stream's
+ * data is the wait, canceled if the follower goes away first. */
+
+static void peer_renewed(void *arg, int err, int64_t ttl)
+{
+	struct rpc_stream *s = arg;
+	struct node_wait *w = rpc_stream_data(s); /* finished after this call */
+	int64_t id = w ? w->lease_id : 0;
+	rpc_stream_set_data(s, NULL);
+	if (err) {
+		rpc_stream_finish(s, node_grpc_code(err), node_strerror(err));
+		return;
+	}
+	struct node *n = rpc_stream_method_data(s);
+	Etcdserverpb__LeaseKeepAliveResponse r = ETCDSERVERPB__LEASE_KEEP_ALIVE_RESPONSE__INIT;
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	node_fill_header(n, &h, 0);
+	r.header = &h;
+	r.id = id;
+	r.ttl = ttl;
+	rpc_stream_reply(s, &r.base);
+}
+
+static void peer_ttl_done(void *arg, int err, const Etcdserverpb__LeaseTimeToLiveResponse *resp)
+{
+	struct rpc_stream *s = arg;
+	rpc_stream_set_data(s, NULL);
+	if (err || !resp) {
+		if (!err)
+			err = NODE_ETIMEOUT;
+		rpc_stream_finish(s, node_grpc_code(err), node_strerror(err));
+		return;
+	}
+	rpc_stream_reply(s, &resp->base);
+}
+
+void node__lease_peer_cancel(struct rpc_stream *s, int code);
+void node__lease_peer_cancel(struct rpc_stream *s, int code)
+{
+	(void)code;
+	node_wait_cancel(rpc_stream_data(s));
+}
 
 void node__lease_keepalive_rpc(struct rpc_stream *s, const ProtobufCMessage *msg,
                                const uint8_t *bytes, size_t len);
@@ -419,19 +463,17 @@ void node__lease_keepalive_rpc(struct rpc_stream *s, const ProtobufCMessage *msg
 	struct node *n = rpc_stream_method_data(s);
 	const Etcdserverpb__LeaseKeepAliveRequest *req =
 	    (const Etcdserverpb__LeaseKeepAliveRequest *)msg;
-	int64_t ttl = 0;
-	int rc = n->role == RAFT_LEADER ? renew_local(n, req->id, &ttl) : NODE_ENOTLEADER;
-	if (rc) {
-		rpc_stream_finish(s, node_grpc_code(rc), node_strerror(rc));
+	struct node_wait *w = n->role == RAFT_LEADER ? wait_new(n, WAIT_RENEW, 0, s) : NULL;
+	if (!w) {
+		int err = n->role == RAFT_LEADER ? -ENOMEM : NODE_ENOTLEADER;
+		rpc_stream_finish(s, node_grpc_code(err), node_strerror(err));
 		return;
 	}
-	Etcdserverpb__LeaseKeepAliveResponse r = ETCDSERVERPB__LEASE_KEEP_ALIVE_RESPONSE__INIT;
-	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
-	node_fill_header(n, &h, 0);
-	r.header = &h;
-	r.id = req->id;
-	r.ttl = ttl;
-	rpc_stream_reply(s, &r.base);
+	w->cb.ttl = peer_renewed;
+	w->lease_id = req->id;
+	w->from_peer = true;
+	rpc_stream_set_data(s, w);
+	lease_dispatch(w);
 }
 
 void node__lease_ttl_rpc(struct rpc_stream *s, const ProtobufCMessage *msg, const uint8_t *bytes,
@@ -442,21 +484,18 @@ void node__lease_ttl_rpc(struct rpc_stream *s, const ProtobufCMessage *msg, cons
 	(void)bytes;
 	(void)len;
 	struct node *n = rpc_stream_method_data(s);
-	if (n->role != RAFT_LEADER) {
-		rpc_stream_finish(s, node_grpc_code(NODE_ENOTLEADER),
-		                  node_strerror(NODE_ENOTLEADER));
+	const Etcdserverpb__LeaseTimeToLiveRequest *req =
+	    (const Etcdserverpb__LeaseTimeToLiveRequest *)msg;
+	struct node_wait *w = n->role == RAFT_LEADER ? wait_new(n, WAIT_TTL, 0, s) : NULL;
+	if (!w) {
+		int err = n->role == RAFT_LEADER ? -ENOMEM : NODE_ENOTLEADER;
+		rpc_stream_finish(s, node_grpc_code(err), node_strerror(err));
 		return;
 	}
-	struct store_mvcc_arena a;
-	store_mvcc_arena_init(&a, 0);
-	struct store_mvcc_read *rd = NULL;
-	Etcdserverpb__LeaseTimeToLiveResponse *resp = NULL;
-	int rc = ttl_local(n, (const Etcdserverpb__LeaseTimeToLiveRequest *)msg, &a, &resp, &rd);
-	if (rc)
-		rpc_stream_finish(s, node_grpc_code(rc), node_strerror(rc));
-	else
-		rpc_stream_reply(s, &resp->base);
-	if (rd)
-		store_mvcc_read_end(rd);
-	store_mvcc_arena_destroy(&a);
+	w->cb.ttl_resp = peer_ttl_done;
+	w->lease_id = req->id;
+	w->ttl_keys = req->keys;
+	w->from_peer = true;
+	rpc_stream_set_data(s, w);
+	lease_dispatch(w);
 }

@@ -168,17 +168,15 @@ static void snap_after(uv_work_t *w, int status)
 	free(c);
 }
 
-struct node_wait *node_snapshot(struct node *n, node_snapshot_fn done, void *arg)
+/* Every write this member answered is visible (NODE_BARRIER_ANSWERED): as
+ * etcd's Snapshot, which commits its backend's batch first. */
+static void snap_start(struct node_wait *w)
 {
-	struct node_wait *w = wait_new(n, WAIT_SNAPSHOT, 0, arg);
-	if (!w)
-		return NULL;
-	w->cb.snap = done;
-	wait_set_deadline(w, uv_now(n->loop) + 10ull * 60 * 1000);
+	struct node *n = w->n;
 	struct work_ctx *c = calloc(1, sizeof *c);
 	if (!c) {
 		wait_fail_later(w, -ENOMEM);
-		return w;
+		return;
 	}
 	static uint64_t seq;
 	c->n = n;
@@ -190,5 +188,15 @@ struct node_wait *node_snapshot(struct node *n, node_snapshot_fn done, void *arg
 		free(c);
 		wait_fail_later(w, -EAGAIN);
 	}
+}
+
+struct node_wait *node_snapshot(struct node *n, node_snapshot_fn done, void *arg)
+{
+	struct node_wait *w = wait_new(n, WAIT_SNAPSHOT, 0, arg);
+	if (!w)
+		return NULL;
+	w->cb.snap = done;
+	wait_set_deadline(w, uv_now(n->loop) + 10ull * 60 * 1000);
+	node__wait_applied(w, node__barrier_index(n, NODE_BARRIER_ANSWERED), snap_start);
 	return w;
 }

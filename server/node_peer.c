@@ -71,6 +71,7 @@ int node__fault_http(struct node *n, const char *query, char *out, size_t outlen
 		n->fault.drop = NULL;
 		n->fault.n_drop = 0;
 		n->fault.delay_ms = 0;
+		n->fault.commit_delay_ms = 0;
 	}
 	query_param(query, "drop", v, sizeof v);
 	if (v[0]) {
@@ -87,15 +88,23 @@ int node__fault_http(struct node *n, const char *query, char *out, size_t outlen
 	query_param(query, "delay_ms", v, sizeof v);
 	if (v[0])
 		n->fault.delay_ms = strtoull(v, NULL, 10);
+	query_param(query, "commit_delay_ms", v, sizeof v);
+	if (v[0])
+		n->fault.commit_delay_ms = strtoull(v, NULL, 10);
+	pthread_mutex_lock(&n->ap.mu);
+	n->ap.commit_delay_ms = n->fault.commit_delay_ms;
+	pthread_mutex_unlock(&n->ap.mu);
 	size_t off = (size_t)snprintf(out, outlen, "{\"member\":\"%" PRIx64 "\",\"drop\":[", n->id);
 	for (size_t i = 0; i < n->fault.n_drop && off < outlen; i++)
 		off += (size_t)snprintf(out + off, outlen - off, "%s\"%" PRIx64 "\"", i ? "," : "",
 		                        n->fault.drop[i]);
 	if (off < outlen)
-		snprintf(out + off, outlen - off, "],\"delay_ms\":%" PRIu64 "}\n",
-		         n->fault.delay_ms);
+		snprintf(out + off, outlen - off,
+		         "],\"delay_ms\":%" PRIu64 ",\"commit_delay_ms\":%" PRIu64 "}\n",
+		         n->fault.delay_ms, n->fault.commit_delay_ms);
 	LOGW("fault injection changed",
-	     LF_U64("dropped-members", n->fault.n_drop) LF_U64("delay-ms", n->fault.delay_ms));
+	     LF_U64("dropped-members", n->fault.n_drop) LF_U64("delay-ms", n->fault.delay_ms)
+	         LF_U64("commit-delay-ms", n->fault.commit_delay_ms));
 	return 0;
 }
 
@@ -800,6 +809,7 @@ void node__lease_keepalive_rpc(struct rpc_stream *s, const ProtobufCMessage *msg
                                const uint8_t *bytes, size_t len);
 void node__lease_ttl_rpc(struct rpc_stream *s, const ProtobufCMessage *msg, const uint8_t *bytes,
                          size_t len);
+void node__lease_peer_cancel(struct rpc_stream *s, int code);
 
 int node__peer_server_start(struct node *n)
 {
@@ -831,11 +841,13 @@ int node__peer_server_start(struct node *n)
 	     .kind = RPC_UNARY,
 	     .request = &etcdserverpb__lease_keep_alive_request__descriptor,
 	     .on_message = node__lease_keepalive_rpc,
+	     .on_cancel = node__lease_peer_cancel,
 	     .data = n},
 	    {.path = "/cairnpeer.Peer/LeaseTimeToLive",
 	     .kind = RPC_UNARY,
 	     .request = &etcdserverpb__lease_time_to_live_request__descriptor,
 	     .on_message = node__lease_ttl_rpc,
+	     .on_cancel = node__lease_peer_cancel,
 	     .data = n},
 	};
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)

@@ -11,7 +11,9 @@
  *        |      --apply range--> apply thread (payloads copied from the WAL)
  *   WAL writer --notify--> wal_async: durable seq -> ring -> messages out,
  *                                     raft_persisted(newest mark)
- *   apply thread --apply_async--> waits, feed, conf changes, raft_applied()
+ *   apply thread --apply_async--> before its commit: answers (early reply)
+ *                                 after it: feed, conf changes, physical
+ *                                 compactions, applied index, raft_applied()
  *
  * Entry payloads reach the WAL when they enter the core's log (a proposal,
  * an accepted append), so a Ready's entries are already queued in the WAL;
@@ -342,6 +344,51 @@ static void complete_physical(struct node *n)
 	}
 }
 
+/* A request's result is in: counts it, raises the NOSPACE alarm it asks
+ * for, and returns the proposal waiting for it here (NULL if none is, or
+ * it is decided already). */
+static struct node_wait *result_wait(struct node *n, const struct apply_result *r)
+{
+	n->m.proposals_applied++;
+	struct node_wait *w = u64map_get(&n->proposals, r->req_id);
+	if (!w || w->queued_done)
+		return NULL;
+	if (r->err == STORE_MVCC_ENOSPACE) {
+		extern void node__nospace(struct node * n);
+		node__nospace(n);
+	}
+	return w;
+}
+
+/*
+ * A batch's results before its LMDB commit (node_apply.c, publish_early):
+ * the waiting requests are answered now. Everything the commit makes
+ * visible waits for node__on_apply_out: the feed, conf changes (their
+ * answer lists the members from the store), physical compactions (answered
+ * when the removal is committed), raft_applied() and the applied index the
+ * reads and barriers use. answered_index records what a read on this
+ * member must wait for (NODE_BARRIER_ANSWERED).
+ */
+void node__on_apply_early(struct node *n, struct apply_out *out)
+{
+	bool answered = false;
+	for (size_t i = 0; i < out->n_early; i++) {
+		struct apply_result *r = &out->res[i];
+		if (r->kind != RES_REQUEST || r->physical)
+			continue;
+		r->answered = true;
+		struct node_wait *w = result_wait(n, r);
+		if (!w)
+			continue;
+		if (r->index > n->answered_index)
+			n->answered_index = r->index;
+		answered = true;
+		wait_complete_proposal(w, r->err, r->resp);
+	}
+	if (answered && out->early_rev > n->answered_rev)
+		n->answered_rev = out->early_rev;
+}
+
 void node__on_apply_out(struct node *n, struct apply_out *out)
 {
 	if (out->fatal) {
@@ -365,16 +412,11 @@ void node__on_apply_out(struct node *n, struct apply_out *out)
 			node__apply_conf_result(n, r);
 			continue;
 		}
-		if (r->kind != RES_REQUEST)
+		if (r->kind != RES_REQUEST || r->answered)
 			continue;
-		n->m.proposals_applied++;
-		struct node_wait *w = u64map_get(&n->proposals, r->req_id);
-		if (!w || w->queued_done)
+		struct node_wait *w = result_wait(n, r);
+		if (!w)
 			continue;
-		if (r->err == STORE_MVCC_ENOSPACE) {
-			extern void node__nospace(struct node * n);
-			node__nospace(n);
-		}
 		if (w->physical && !r->err && r->compact_rev > 0) {
 			struct store_mvcc_state st;
 			store_mvcc_state(n->mvcc, &st);

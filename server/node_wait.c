@@ -292,15 +292,30 @@ void wait_fail_later(struct node_wait *w, int err)
 	node__schedule_ready(n);
 }
 
+/* A wait taken off the done queue (or found there by its deadline): a
+ * passed barrier goes on with its continuation, anything else is answered
+ * with its error. */
+static void wait_run_done(struct node_wait *w)
+{
+	if (w->then && !w->err) {
+		void (*then)(struct node_wait *) = w->then;
+		w->then = NULL;
+		w->queued_done = false;
+		then(w);
+		return;
+	}
+	if (w->kind == WAIT_PROPOSE && w->err)
+		w->n->m.proposals_failed++;
+	wait_call_err(w, w->err);
+	wait_finish(w);
+}
+
 void node__run_done_queue(struct node *n)
 {
 	while (n->done_head) {
 		struct node_wait *w = n->done_head;
 		wl_unlink(w);
-		if (w->kind == WAIT_PROPOSE && w->err)
-			n->m.proposals_failed++;
-		wait_call_err(w, w->err);
-		wait_finish(w);
+		wait_run_done(w);
 	}
 }
 
@@ -317,6 +332,12 @@ static void deadline_timer_cb(uv_timer_t *t)
 	uint64_t now = uv_now(n->loop);
 	while (n->heap_n && n->heap[0]->deadline <= now) {
 		struct node_wait *w = n->heap[0];
+		if (w->queued_done) {
+			/* Decided already: answered as the done queue would. */
+			wl_unlink(w);
+			wait_run_done(w);
+			continue;
+		}
 		int err = NODE_ETIMEOUT;
 		if (w->kind == WAIT_PROPOSE || w->kind == WAIT_MEMBER) {
 			n->m.proposals_failed++;
@@ -325,8 +346,6 @@ static void deadline_timer_cb(uv_timer_t *t)
 			else if (w->leader_changes != n->m.leader_changes)
 				err = NODE_ETIMEOUT_LEADER;
 		}
-		if (w->queued_done)
-			err = w->err;
 		wait_call_err(w, err);
 		wait_finish(w);
 	}
@@ -825,16 +844,83 @@ void node__on_read_states(struct node *n, const struct raft_read_state *rs, size
 
 void node__reads_applied(struct node *n)
 {
+	/* The passed ones move to a list of their own first: a callback may
+	 * add waits to reads_waiting or cancel others (wl_unlink finds them
+	 * on either list). */
+	struct node_wait *ready = NULL;
 	struct node_wait *w = n->reads_waiting;
 	while (w) {
 		struct node_wait *next = w->next;
 		if (w->read_index <= n->applied) {
 			wl_unlink(w);
-			w->cb.done(w->arg, 0);
-			wait_finish(w);
+			wl_push(&ready, w);
 		}
 		w = next;
 	}
+	while (ready) {
+		w = ready;
+		wl_unlink(w);
+		if (w->then) {
+			void (*then)(struct node_wait *) = w->then;
+			w->then = NULL;
+			then(w);
+		} else {
+			w->cb.done(w->arg, 0);
+			wait_finish(w);
+		}
+	}
+}
+
+/* ---- Barriers (node.h) ----------------------------------------------------- */
+
+uint64_t node__barrier_index(struct node *n, enum node_barrier b)
+{
+	return b == NODE_BARRIER_COMMITTED ? n->commit : n->answered_index;
+}
+
+bool node_barrier_passed(struct node *n, enum node_barrier b)
+{
+	return n->applied >= node__barrier_index(n, b);
+}
+
+void node__wait_applied(struct node_wait *w, uint64_t index, void (*then)(struct node_wait *w))
+{
+	struct node *n = w->n;
+	w->then = then;
+	w->read_index = index;
+	if (n->stopping) {
+		wait_fail_later(w, NODE_ESTOPPED);
+		return;
+	}
+	if (n->applied >= index) {
+		/* From the done queue: never from inside the caller's call. */
+		wait_fail_later(w, 0);
+		return;
+	}
+	/* The apply thread has every entry up to n->commit queued (or has
+	 * handed back its early results, answered_index <= commit): a commit
+	 * that raises n->applied to index is on its way, unless the node
+	 * stops (the wait then fails with NODE_ESTOPPED) or the deadline
+	 * passes first. */
+	wl_push(&n->reads_waiting, w);
+}
+
+struct node_wait *node_barrier_wait(struct node *n, enum node_barrier b, uint64_t timeout_ms,
+                                    node_done_fn done, void *arg)
+{
+	struct node_wait *w = wait_new(n, WAIT_READ, timeout_ms, arg);
+	if (!w)
+		return NULL;
+	w->cb.done = done;
+	node__wait_applied(w, node__barrier_index(n, b), NULL);
+	return w;
+}
+
+int64_t node_current_revision(struct node *n)
+{
+	struct store_mvcc_state st;
+	store_mvcc_state(n->mvcc, &st);
+	return st.revision > n->answered_rev ? st.revision : n->answered_rev;
 }
 
 void node__reads_leader_changed(struct node *n)

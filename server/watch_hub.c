@@ -78,6 +78,8 @@ void watch_hub_close(struct watch_hub *h)
 	watch_hub_end_streams(h, false, node_grpc_code(NODE_ESTOPPED),
 	                      node_strerror(NODE_ESTOPPED));
 	h->closing = true;
+	node_wait_cancel(h->barrier);
+	h->barrier = NULL;
 	uv_close((uv_handle_t *)&h->sync_timer, timer_closed);
 	uv_close((uv_handle_t *)&h->progress_timer, timer_closed);
 }
@@ -197,11 +199,29 @@ void watch_hub_schedule_sync(struct watch_hub *h)
 		uv_timer_start(&h->sync_timer, sync_cb, 0, 0);
 }
 
+static void sync_barrier_passed(void *arg, int err)
+{
+	struct watch_hub *h = arg;
+	h->barrier = NULL;
+	(void)err; /* on a timeout or a stop, serve what is visible */
+	if (!h->closing && watch_sync_step(h))
+		watch_hub_schedule_sync(h);
+}
+
 static void sync_cb(uv_timer_t *t)
 {
 	struct watch_hub *h = t->data;
-	if (h->closing)
+	if (h->closing || h->barrier)
 		return;
+	/* History comes from a read context: it must show every write this
+	 * member answered (node.h, NODE_BARRIER_ANSWERED), a Compact above all,
+	 * which etcd's watches below it see at once. One commit away at most. */
+	if (!node_barrier_passed(h->n, NODE_BARRIER_ANSWERED)) {
+		h->barrier =
+		    node_barrier_wait(h->n, NODE_BARRIER_ANSWERED, 0, sync_barrier_passed, h);
+		if (h->barrier)
+			return;
+	}
 	if (watch_sync_step(h))
 		watch_hub_schedule_sync(h);
 }

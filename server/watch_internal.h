@@ -108,6 +108,7 @@ struct watch_hub {
 	struct store_mvcc_arena arena;
 
 	uv_timer_t sync_timer;
+	struct node_wait *barrier; /* the next sync step waits for it */
 	uv_timer_t progress_timer;
 	int open_timers;
 	bool closing;

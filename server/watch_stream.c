@@ -79,11 +79,12 @@ static void after_send(struct watch_stream *ws, int rc)
 		watch_hub_mark_broken(ws->hub, ws, ws->hub->rev);
 }
 
+/* etcd's current revision counts every write this member answered, also
+ * one whose commit is not visible yet (node.h, barriers): a watch from "now"
+ * starts after it. */
 static int64_t current_revision(struct watch_hub *h)
 {
-	struct store_mvcc_state st;
-	store_mvcc_state(node_store(h->n), &st);
-	return st.revision;
+	return node_current_revision(h->n);
 }
 
 static void refuse(struct watch_stream *ws, int64_t cur, const char *reason)
@@ -154,10 +155,13 @@ static void create(struct watch_stream *ws, const Etcdserverpb__WatchCreateReque
 		h->n_progress++;
 
 	/* A past start needs history; so does any watcher of a full stream
-	 * (a full stream has no synced watchers). */
+	 * (a full stream has no synced watchers). Past is up to the revision
+	 * this member answered: the feed may not have delivered it yet, and a
+	 * Compact answered meanwhile must refuse the watcher (the sync step
+	 * waits for the read barrier, then checks). */
 	w->state = WATCHER_SYNCED;
 	watch_index_add(&h->synced, &w->wk);
-	if (ws->blocked || w->next_rev <= h->rev) {
+	if (ws->blocked || w->next_rev <= cur) {
 		watch_hub_to_unsynced(h, w, w->next_rev);
 		watch_hub_schedule_sync(h);
 	}

@@ -483,6 +483,10 @@ int store_mvcc_batch_begin(struct store_mvcc *s, unsigned flags,
  */
 int store_mvcc_batch_entry(struct store_mvcc_batch *b, uint64_t index, uint64_t term);
 
+/* The revision as of the requests applied so far in the batch (what
+ * store_mvcc_state().revision will be if it commits now). */
+int64_t store_mvcc_batch_revision(const struct store_mvcc_batch *b);
+
 /*
  * The requests. Each runs etcd's checks (as store_mvcc_check_*) and its
  * apply-time rules (etcdserver/apply.go), and on success sets *resp to a

@@ -128,6 +128,11 @@ int store_mvcc_batch_entry(struct store_mvcc_batch *b, uint64_t index, uint64_t 
 	return 0;
 }
 
+int64_t store_mvcc_batch_revision(const struct store_mvcc_batch *b)
+{
+	return b->st.rev;
+}
+
 int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *feed)
 {
 	struct store_mvcc *s = b->s;
