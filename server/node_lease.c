@@ -453,6 +453,24 @@ void node__lease_peer_cancel(struct rpc_stream *s, int code)
 	node_wait_cancel(rpc_stream_data(s));
 }
 
+/* The wait of a call a follower forwarded (kind WAIT_RENEW or WAIT_TTL),
+ * kept as the stream's data; NULL if s has been answered with an error
+ * (this member does not lead, or no memory). */
+static struct node_wait *peer_wait_new(struct rpc_stream *s, int kind, int64_t lease_id)
+{
+	struct node *n = rpc_stream_method_data(s);
+	struct node_wait *w = n->role == RAFT_LEADER ? wait_new(n, kind, 0, s) : NULL;
+	if (!w) {
+		int err = n->role == RAFT_LEADER ? -ENOMEM : NODE_ENOTLEADER;
+		rpc_stream_finish(s, node_grpc_code(err), node_strerror(err));
+		return NULL;
+	}
+	w->lease_id = lease_id;
+	w->from_peer = true;
+	rpc_stream_set_data(s, w);
+	return w;
+}
+
 void node__lease_keepalive_rpc(struct rpc_stream *s, const ProtobufCMessage *msg,
                                const uint8_t *bytes, size_t len);
 void node__lease_keepalive_rpc(struct rpc_stream *s, const ProtobufCMessage *msg,
@@ -460,19 +478,12 @@ void node__lease_keepalive_rpc(struct rpc_stream *s, const ProtobufCMessage *msg
 {
 	(void)bytes;
 	(void)len;
-	struct node *n = rpc_stream_method_data(s);
 	const Etcdserverpb__LeaseKeepAliveRequest *req =
 	    (const Etcdserverpb__LeaseKeepAliveRequest *)msg;
-	struct node_wait *w = n->role == RAFT_LEADER ? wait_new(n, WAIT_RENEW, 0, s) : NULL;
-	if (!w) {
-		int err = n->role == RAFT_LEADER ? -ENOMEM : NODE_ENOTLEADER;
-		rpc_stream_finish(s, node_grpc_code(err), node_strerror(err));
+	struct node_wait *w = peer_wait_new(s, WAIT_RENEW, req->id);
+	if (!w)
 		return;
-	}
 	w->cb.ttl = peer_renewed;
-	w->lease_id = req->id;
-	w->from_peer = true;
-	rpc_stream_set_data(s, w);
 	lease_dispatch(w);
 }
 
@@ -483,19 +494,12 @@ void node__lease_ttl_rpc(struct rpc_stream *s, const ProtobufCMessage *msg, cons
 {
 	(void)bytes;
 	(void)len;
-	struct node *n = rpc_stream_method_data(s);
 	const Etcdserverpb__LeaseTimeToLiveRequest *req =
 	    (const Etcdserverpb__LeaseTimeToLiveRequest *)msg;
-	struct node_wait *w = n->role == RAFT_LEADER ? wait_new(n, WAIT_TTL, 0, s) : NULL;
-	if (!w) {
-		int err = n->role == RAFT_LEADER ? -ENOMEM : NODE_ENOTLEADER;
-		rpc_stream_finish(s, node_grpc_code(err), node_strerror(err));
+	struct node_wait *w = peer_wait_new(s, WAIT_TTL, req->id);
+	if (!w)
 		return;
-	}
 	w->cb.ttl_resp = peer_ttl_done;
-	w->lease_id = req->id;
 	w->ttl_keys = req->keys;
-	w->from_peer = true;
-	rpc_stream_set_data(s, w);
 	lease_dispatch(w);
 }
