@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Regression test of an rpc/ bug (was a WILL_FAIL reproducer).
+"""Regression test of an rpc/ bug.
 
 etcdctl's --cluster commands (endpoint status/health/hashkv --cluster, defrag
 --cluster) dial each member's advertised client URL as a gRPC target

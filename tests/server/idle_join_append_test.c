@@ -1,6 +1,6 @@
 /*
- * raft_idle_probe_repro.c - regression test, from the node's side, of a raft/
- * gap found while building the node (was a WILL_FAIL reproducer).
+ * idle_join_append_test.c - regression test, from the node's side, of a raft/
+ * gap found while building the node.
  *
  * A member added to an idle cluster must be sent its first append without
  * waiting for a client write. Its new progress starts probing at next =
