@@ -204,6 +204,11 @@ bool node_barrier_passed(struct node *n, enum node_barrier b);
 struct node_wait *node_barrier_wait(struct node *n, enum node_barrier b, uint64_t timeout_ms,
                                     node_done_fn done, void *arg);
 
+/* True while a compaction this member applied is not shown by read
+ * contexts yet (its commit is on its way: NODE_BARRIER_ANSWERED covers it).
+ * History readers that must refuse what it removed wait for the barrier. */
+bool node_compaction_pending(struct node *n);
+
 /* The revision every answer this member gave covers: the store's, or the
  * revision of an answered but not yet committed batch if that is higher
  * (etcd's current revision, which counts what it applied). Headers with
@@ -213,13 +218,27 @@ int64_t node_current_revision(struct node *n);
 /* ---- Change feed --------------------------------------------------------- */
 
 /*
- * Called after every committed apply batch that wrote revisions, in order,
- * with the batch's events (store/mvcc.h struct store_mvcc_feed, prev_kv
- * included), valid during the call only. The watch hub registers it. One
- * callback per node.
+ * Called for every apply batch that wrote revisions, in order, with the
+ * batch's events (store/mvcc.h struct store_mvcc_feed, prev_kv included):
+ * as a rule together with the batch's early replies, before its LMDB commit
+ * (node_apply.c), so watchers hear of a write no later than its writer;
+ * after the commit when the early copy could not be made. A read context
+ * may not show the events yet: those it cannot show are in the feeds
+ * node_feed_pending() lists. The callback returns true if it may have sent
+ * any event on (a watcher was listening): reads on this member then wait
+ * for the commit too (NODE_BARRIER_ANSWERED), so nobody reads a state older
+ * than an event they were sent. The watch hub registers it. One callback
+ * per node.
  */
-typedef void (*node_feed_fn)(void *arg, const struct store_mvcc_feed *feed);
+typedef bool (*node_feed_fn)(void *arg, const struct store_mvcc_feed *feed);
 void node_set_feed(struct node *n, node_feed_fn fn, void *arg);
+
+/* The i-th (0: oldest) of the feeds handed over before their commit whose
+ * batch the loop has not taken back, or NULL past the last: every event
+ * the feed delivered above the revision of a read context begun now is in
+ * them (some of them may be visible already). Valid until the loop next
+ * runs the apply callbacks; at most a few at a time. */
+const struct store_mvcc_feed *node_feed_pending(struct node *n, size_t i);
 
 /* Called when this member's view of the leader changes (leader 0: lost).
  * The services cancel "hasleader" streams after 3 leaderless election

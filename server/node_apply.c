@@ -137,6 +137,7 @@ static struct apply_out *out_get(struct applier *ap)
 	o->early_next = NULL;
 	o->n_early = 0;
 	o->early_rev = 0;
+	o->feed_early = false;
 	memset(&o->feed, 0, sizeof o->feed);
 	return o;
 }
@@ -318,18 +319,24 @@ static void record_commit(struct applier *ap, uint64_t ns)
  * data pages reach the disk. Each entry is committed (durable on a quorum
  * of WALs) and its result is a function of the log up to it: a crash before
  * the commit below replays the entries from the WAL, with the same results.
- * What the commit makes visible (read contexts, the lessor, the feed, the
+ * The change feed goes with them (watchers hear of a write no later than
+ * its writer, as on etcd), by the same argument: the events are a function
+ * of the log. What the commit makes visible (read contexts, the lessor, the
  * applied index) is still handed over only with the committed out; the
  * barriers in node.h keep reads on this member from missing an answered
- * write meanwhile. From here on neither thread writes o->res or o->arena
- * until the loop has taken the committed out.
+ * write or a delivered event meanwhile. From here on neither thread writes
+ * o->res, o->arena, o->feed or o->feed_arena until the loop has taken the
+ * committed out.
  */
-static void publish_early(struct applier *ap, struct store_mvcc_batch *b, struct apply_out *o)
+static void publish_early(struct applier *ap, struct store_mvcc_batch *b, struct apply_out *o,
+                          bool feed)
 {
 	if (!o->n_res)
 		return;
 	o->n_early = o->n_res;
 	o->early_rev = store_mvcc_batch_revision(b);
+	/* Without memory for it, the feed waits for the commit instead. */
+	o->feed_early = feed && store_mvcc_batch_feed(b, &o->feed) == 0;
 	pthread_mutex_lock(&ap->mu);
 	if (ap->early_tail)
 		ap->early_tail->early_next = o;
@@ -405,7 +412,7 @@ static void apply_jobs(struct applier *ap, struct apply_job *jobs, struct apply_
 				goto fail;
 		}
 	}
-	publish_early(ap, b, o);
+	publish_early(ap, b, o, feed);
 	struct store_mvcc_state st;
 	store_mvcc_state(n->mvcc, &st);
 	ap->compacting = false;
@@ -416,7 +423,7 @@ static void apply_jobs(struct applier *ap, struct apply_job *jobs, struct apply_
 		ap->compacting = rc == 1;
 	}
 	int64_t t0 = node_mono_ns();
-	rc = store_mvcc_batch_commit(b, &o->feed);
+	rc = store_mvcc_batch_commit(b, o->feed_early ? NULL : &o->feed);
 	b = NULL;
 	record_commit(ap, (uint64_t)(node_mono_ns() - t0));
 	if (rc)
@@ -430,7 +437,8 @@ fail:
 	if (b)
 		store_mvcc_batch_abort(b);
 	o->fatal = rc ? rc : -EIO;
-	memset(&o->feed, 0, sizeof o->feed);
+	if (!o->feed_early)
+		memset(&o->feed, 0, sizeof o->feed);
 }
 
 static void *apply_main(void *arg)
@@ -610,6 +618,7 @@ void applier_stop(struct node *n)
 	}
 	ap->done_head = ap->done_tail = ap->free_outs = NULL;
 	ap->early_head = ap->early_tail = NULL; /* every one is on a list above */
+	n->feed_pending = n->feed_pending_tail = NULL;
 	struct apply_job *jl[2] = {ap->head, ap->free_jobs};
 	for (int k = 0; k < 2; k++) {
 		while (jl[k]) {

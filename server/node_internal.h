@@ -197,8 +197,12 @@ struct apply_out {
 	struct store_mvcc_arena arena;
 	struct store_mvcc_arena feed_arena;
 	struct store_mvcc_feed feed;
-	int fatal;      /* storage failure: stop the node */
-	bool installed; /* an install job */
+	/* The feed went to the loop with the early results (the events of
+	 * res[0, n_early)); the commit hands over no other. */
+	bool feed_early;
+	struct apply_out *feed_next; /* n->feed_pending */
+	int fatal;                   /* storage failure: stop the node */
+	bool installed;              /* an install job */
 	uint64_t install_applied;
 	uint64_t commit_ns;
 };
@@ -284,6 +288,9 @@ struct node {
 	 * The read barriers (node.h) wait for applied >= answered_index. */
 	uint64_t answered_index;
 	int64_t answered_rev;
+	/* The highest compaction applied before its commit (it counts as
+	 * answered too): node_compaction_pending(). */
+	int64_t early_compact_rev;
 	uint64_t queued_apply; /* last index handed to the apply thread */
 	bool is_learner;
 
@@ -337,6 +344,9 @@ struct node {
 	/* Callbacks for the services. */
 	node_feed_fn feed_fn;
 	void *feed_arg;
+	/* Outs whose feed went out early and that the loop has not taken back
+	 * (node_feed_pending), oldest first. */
+	struct apply_out *feed_pending, *feed_pending_tail;
 	node_leader_fn leader_fn;
 	void *leader_arg;
 

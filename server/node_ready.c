@@ -11,8 +11,9 @@
  *        |      --apply range--> apply thread (payloads copied from the WAL)
  *   WAL writer --notify--> wal_async: durable seq -> ring -> messages out,
  *                                     raft_persisted(newest mark)
- *   apply thread --apply_async--> before its commit: answers (early reply)
- *                                 after it: feed, conf changes, physical
+ *   apply thread --apply_async--> before its commit: answers (early reply),
+ *                                 the change feed
+ *                                 after it: conf changes, physical
  *                                 compactions, applied index, raft_applied()
  *
  * Entry payloads reach the WAL when they enter the core's log (a proposal,
@@ -362,8 +363,9 @@ static struct node_wait *result_wait(struct node *n, const struct apply_result *
 
 /*
  * A batch's results before its LMDB commit (node_apply.c, publish_early):
- * the waiting requests are answered now. Everything the commit makes
- * visible waits for node__on_apply_out: the feed, conf changes (their
+ * the waiting requests are answered now, and the feed goes to the watchers
+ * (node.h). Everything the commit makes visible waits for
+ * node__on_apply_out: conf changes (their
  * answer lists the members from the store), physical compactions (answered
  * when the removal is committed), raft_applied() and the applied index the
  * reads and barriers use. answered_index records what a read on this
@@ -374,6 +376,14 @@ void node__on_apply_early(struct node *n, struct apply_out *out)
 	bool answered = false;
 	for (size_t i = 0; i < out->n_early; i++) {
 		struct apply_result *r = &out->res[i];
+		if (r->kind == RES_REQUEST && r->compact_rev > 0 && !r->err) {
+			/* Whoever proposed it, reads here and watches below it
+			 * must see it (node_compaction_pending). */
+			if (r->compact_rev > n->early_compact_rev)
+				n->early_compact_rev = r->compact_rev;
+			if (r->index > n->answered_index)
+				n->answered_index = r->index;
+		}
 		if (r->kind != RES_REQUEST || r->physical)
 			continue;
 		r->answered = true;
@@ -387,10 +397,47 @@ void node__on_apply_early(struct node *n, struct apply_out *out)
 	}
 	if (answered && out->early_rev > n->answered_rev)
 		n->answered_rev = out->early_rev;
+	if (!out->feed_early)
+		return;
+	/* The feed of the batch, before its commit (node.h). Its revisions
+	 * count as answered (a watch from "now" starts after them); if a
+	 * watcher may have been sent one, reads here wait for the commit. */
+	out->feed_next = NULL;
+	if (n->feed_pending_tail)
+		n->feed_pending_tail->feed_next = out;
+	else
+		n->feed_pending = out;
+	n->feed_pending_tail = out;
+	if (out->early_rev > n->answered_rev)
+		n->answered_rev = out->early_rev;
+	if (out->feed.n_events && n->feed_fn && n->feed_fn(n->feed_arg, &out->feed) &&
+	    out->last > n->answered_index)
+		n->answered_index = out->last;
+}
+
+/* The loop takes out back: its early feed is no longer pending. Outs come
+ * back in the order they were published. */
+static void feed_pending_done(struct node *n, struct apply_out *out)
+{
+	if (!out->feed_early || n->feed_pending != out)
+		return;
+	n->feed_pending = out->feed_next;
+	if (!n->feed_pending)
+		n->feed_pending_tail = NULL;
+	out->feed_next = NULL;
+}
+
+const struct store_mvcc_feed *node_feed_pending(struct node *n, size_t i)
+{
+	struct apply_out *o = n->feed_pending;
+	while (o && i--)
+		o = o->feed_next;
+	return o ? &o->feed : NULL;
 }
 
 void node__on_apply_out(struct node *n, struct apply_out *out)
 {
+	feed_pending_done(n, out);
 	if (out->fatal) {
 		LOGE("applying committed entries failed: stopping",
 		     LF_STR("error", store_mvcc_strerror(out->fatal)));
@@ -404,7 +451,7 @@ void node__on_apply_out(struct node *n, struct apply_out *out)
 		LOGI("applied snapshot", LF_U64("applied-index", out->install_applied));
 		node__members_changed(n);
 	}
-	if (out->feed.n_events && n->feed_fn)
+	if (!out->feed_early && out->feed.n_events && n->feed_fn)
 		n->feed_fn(n->feed_arg, &out->feed);
 	for (size_t i = 0; i < out->n_res; i++) {
 		struct apply_result *r = &out->res[i];

@@ -916,6 +916,13 @@ struct node_wait *node_barrier_wait(struct node *n, enum node_barrier b, uint64_
 	return w;
 }
 
+bool node_compaction_pending(struct node *n)
+{
+	struct store_mvcc_state st;
+	store_mvcc_state(n->mvcc, &st);
+	return n->early_compact_rev > 0 && n->early_compact_rev > st.compact_revision;
+}
+
 int64_t node_current_revision(struct node *n)
 {
 	struct store_mvcc_state st;

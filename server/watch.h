@@ -27,7 +27,11 @@
  *
  *   No gap, no duplicate at the handover: history is read only up to the
  *   hub's revision, and the feed only delivers revisions above it; both
- *   happen on the loop thread, never interleaved within a step.
+ *   happen on the loop thread, never interleaved within a step. The feed
+ *   comes before the LMDB commit (node.h), so the hub's revision may be
+ *   above what a read context shows: a step reads the store up to the lower
+ *   of the two and takes the revisions above from the feeds still pending
+ *   their commit (node_feed_pending), which hold every one of them.
  *
  *   Backpressure. A send that leaves a stream's buffer above its high-water
  *   mark (RPC_SEND_FULL) blocks the stream: all its synced watchers become
@@ -57,8 +61,9 @@ struct watch_hub;
 /* Creates the hub of api a (its node, options, counters). 0 or -ENOMEM. */
 int watch_hub_create(struct api *a, struct watch_hub **out);
 
-/* The node's change feed (node_feed_fn; arg is the hub). */
-void watch_hub_feed(void *hub, const struct store_mvcc_feed *feed);
+/* The node's change feed (node_feed_fn; arg is the hub): true if any
+ * watcher was there to be told of the revisions (events, progress). */
+bool watch_hub_feed(void *hub, const struct store_mvcc_feed *feed);
 
 /* Ends Watch streams with code and message: all, or only those whose
  * client sent "hasleader". */

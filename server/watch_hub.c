@@ -213,10 +213,11 @@ static void sync_cb(uv_timer_t *t)
 	struct watch_hub *h = t->data;
 	if (h->closing || h->barrier)
 		return;
-	/* History comes from a read context: it must show every write this
-	 * member answered (node.h, NODE_BARRIER_ANSWERED), a Compact above all,
-	 * which etcd's watches below it see at once. One commit away at most. */
-	if (!node_barrier_passed(h->n, NODE_BARRIER_ANSWERED)) {
+	/* History comes from a read context, and the revisions above what it
+	 * shows from the feeds pending their commit (watch.h): only a Compact
+	 * applied here but not shown yet, which etcd's watches below it see
+	 * at once, needs the read barrier (node.h). One commit away at most. */
+	if (node_compaction_pending(h->n) && !node_barrier_passed(h->n, NODE_BARRIER_ANSWERED)) {
 		h->barrier =
 		    node_barrier_wait(h->n, NODE_BARRIER_ANSWERED, 0, sync_barrier_passed, h);
 		if (h->barrier)
@@ -285,17 +286,20 @@ static bool dispatch_revision(struct watch_hub *h, int64_t rev, size_t n)
 	return true;
 }
 
-void watch_hub_feed(void *arg, const struct store_mvcc_feed *feed)
+bool watch_hub_feed(void *arg, const struct store_mvcc_feed *feed)
 {
 	struct watch_hub *h = arg;
 	if (!h || h->closing || !feed || feed->n_events == 0)
-		return;
+		return false;
 	Mvccpb__Event **evs = feed->events;
 	size_t n = feed->n_events, i = 0;
 	while (i < n && evs[i]->kv->mod_revision <= h->rev)
 		i++; /* delivered already (the feed began before the hub) */
 	if (i == n)
-		return;
+		return false;
+	/* Any watcher may be told of these revisions (an event, a progress
+	 * header): the node then makes reads here wait for their commit. */
+	bool listening = h->n_watchers > 0;
 	int64_t last = evs[n - 1]->kv->mod_revision;
 	if (evs[i]->kv->mod_revision > h->rev + 1) {
 		/* Revisions committed without a feed (a snapshot installed):
@@ -325,6 +329,7 @@ void watch_hub_feed(void *arg, const struct store_mvcc_feed *feed)
 	watch_hub_end_broken(h);
 	if (h->n_unsynced)
 		watch_hub_schedule_sync(h);
+	return listening;
 }
 
 /* ---- progress notifications ---------------------------------------------------- */

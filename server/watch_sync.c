@@ -40,6 +40,44 @@ static void compacted(struct watch_hub *h, struct watcher *w, int64_t compact_re
 		watch_hub_mark_broken(h, ws, h->rev);
 }
 
+/*
+ * The events of the revisions from *next on that the feed delivered before
+ * their commit (node_feed_pending), whole revisions, in order, stopping at
+ * the first revision that would begin past `room` events, at the hub's
+ * revision, or at a revision the pending feeds do not hold (revisions are
+ * consecutive: a watcher is never moved past one it was not given). Fills
+ * dst if not NULL; returns the count and sets *next to the first revision
+ * not taken.
+ */
+static size_t pending_events(struct watch_hub *h, size_t room, struct watch_ev *dst, int64_t *next)
+{
+	size_t taken = 0;
+	int64_t want = *next, cur = 0;
+	const struct store_mvcc_feed *f;
+	for (size_t k = 0; (f = node_feed_pending(h->n, k)); k++) {
+		for (size_t i = 0; i < f->n_events; i++) {
+			const Mvccpb__Event *ev = f->events[i];
+			int64_t rev = ev->kv->mod_revision;
+			if (rev < want && rev != cur)
+				continue; /* shown by the store already */
+			if (rev != cur) {
+				if (rev != want || rev > h->rev || taken >= room)
+					goto out;
+				cur = rev;
+				want = rev + 1;
+			}
+			if (dst) {
+				dst[taken].ev = ev;
+				dst[taken].rev = rev;
+			}
+			taken++;
+		}
+	}
+out:
+	*next = want;
+	return taken;
+}
+
 bool watch_sync_step(struct watch_hub *h)
 {
 	if (!h->n_unsynced)
@@ -80,16 +118,30 @@ bool watch_sync_step(struct watch_hub *h)
 		return false;
 	}
 
-	struct store_mvcc_events_query q = {
-	    .start_revision = min < 1 ? 1 : min,
-	    .end_revision = h->rev,
-	    .prev_kv = need_prev, /* reading prev_kv costs a lookup per event */
-	    .max_events = SYNC_MAX_EVENTS,
-	    .max_bytes = SYNC_MAX_BYTES,
-	};
-	struct store_mvcc_events out;
-	int rc = store_mvcc_events(rd, &q, &h->arena, &out);
-	if (rc || watch_dispatch_begin(h, out.n_events)) {
+	/* The store up to what the read context shows; above it (fed before
+	 * its commit), the pending feeds. */
+	int64_t start = min < 1 ? 1 : min;
+	int64_t shown = store_mvcc_read_revision(rd);
+	int64_t end = shown < h->rev ? shown : h->rev;
+	struct store_mvcc_events out = {.next_revision = start};
+	int rc = 0;
+	if (start <= end) {
+		struct store_mvcc_events_query q = {
+		    .start_revision = start,
+		    .end_revision = end,
+		    .prev_kv = need_prev, /* reading prev_kv costs a lookup per event */
+		    .max_events = SYNC_MAX_EVENTS,
+		    .max_bytes = SYNC_MAX_BYTES,
+		};
+		rc = store_mvcc_events(rd, &q, &h->arena, &out);
+	}
+	int64_t chunk_next = out.next_revision;
+	size_t n_pending = 0;
+	if (!rc && !out.more && chunk_next <= h->rev) {
+		size_t room = out.n_events < SYNC_MAX_EVENTS ? SYNC_MAX_EVENTS - out.n_events : 0;
+		n_pending = pending_events(h, room, NULL, &chunk_next);
+	}
+	if (rc || watch_dispatch_begin(h, out.n_events + n_pending)) {
 		/* Compacted between the check and the read cannot happen (one
 		 * read context); anything else is a storage error: leave the
 		 * watchers where they are and let the next trigger retry. */
@@ -101,8 +153,11 @@ bool watch_sync_step(struct watch_hub *h)
 		h->evs[i].ev = out.events[i];
 		h->evs[i].rev = out.events[i]->kv->mod_revision;
 	}
-	watch_dispatch_collect(h, &h->unsynced, out.n_events, true);
-	int64_t chunk_next = out.next_revision;
+	if (n_pending) {
+		int64_t from = out.next_revision;
+		pending_events(h, n_pending, h->evs + out.n_events, &from);
+	}
+	watch_dispatch_collect(h, &h->unsynced, out.n_events + n_pending, true);
 	if (!h->oom) {
 		watch_dispatch_header(h, h->rev);
 		for (size_t t = 0; t < h->n_touched; t++) {

@@ -659,6 +659,17 @@ struct store_mvcc_feed {
  */
 int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *feed);
 
+/*
+ * The change feed the batch has recorded so far, before its commit (the
+ * server's early watch feed): the same events, in the same form and arena,
+ * that store_mvcc_batch_commit() would hand over if nothing more were
+ * written. Nothing of it is visible to read contexts until the commit; a
+ * caller that uses it passes feed = NULL to the commit. Errors:
+ * STORE_MVCC_EFAILED (the batch had failed), -EINVAL (no batch open),
+ * -ENOMEM (the feed arena); *feed is empty then.
+ */
+int store_mvcc_batch_feed(struct store_mvcc_batch *b, struct store_mvcc_feed *feed);
+
 /* Discards the batch: nothing of it is visible; the lessor is unchanged. */
 void store_mvcc_batch_abort(struct store_mvcc_batch *b);
 

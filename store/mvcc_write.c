@@ -133,6 +133,34 @@ int64_t store_mvcc_batch_revision(const struct store_mvcc_batch *b)
 	return b->st.rev;
 }
 
+/* The feed's pointer array goes to the caller's arena too: the batch's own
+ * is reused by the next batch, which may begin before the feed has been
+ * read. */
+static int feed_copy(struct store_mvcc_batch *b, struct store_mvcc_feed *feed)
+{
+	memset(feed, 0, sizeof(*feed));
+	if (!b->feed_n)
+		return 0;
+	Mvccpb__Event **events = store_mvcc_arena_alloc(b->feed_arena, b->feed_n * sizeof(*events));
+	if (!events)
+		return -ENOMEM;
+	memcpy(events, b->feed, b->feed_n * sizeof(*events));
+	feed->n_events = b->feed_n;
+	feed->events = events;
+	feed->first_revision = b->feed[0]->kv->mod_revision;
+	feed->last_revision = b->feed[b->feed_n - 1]->kv->mod_revision;
+	return 0;
+}
+
+int store_mvcc_batch_feed(struct store_mvcc_batch *b, struct store_mvcc_feed *feed)
+{
+	if (!b->open || b->failed) {
+		memset(feed, 0, sizeof(*feed));
+		return b->failed ? STORE_MVCC_EFAILED : -EINVAL;
+	}
+	return feed_copy(b, feed);
+}
+
 int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *feed)
 {
 	struct store_mvcc *s = b->s;
@@ -142,18 +170,12 @@ int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *
 		store_mvcc_batch_abort(b);
 		return STORE_MVCC_EFAILED;
 	}
-	/* The feed's pointer array goes to the caller's arena too: the
-	 * batch's own is reused by the next batch, which may begin before the
-	 * feed has been read. Allocated before the commit, so that running out
-	 * of memory cannot lose events of a committed batch. */
-	Mvccpb__Event **events = NULL;
-	if (feed && b->feed_n) {
-		events = store_mvcc_arena_alloc(b->feed_arena, b->feed_n * sizeof(*events));
-		if (!events) {
-			store_mvcc_batch_abort(b);
-			return -ENOMEM;
-		}
-		memcpy(events, b->feed, b->feed_n * sizeof(*events));
+	/* Copied before the commit, so that running out of memory cannot lose
+	 * events of a committed batch. */
+	struct store_mvcc_feed copy = {0};
+	if (feed && feed_copy(b, &copy)) {
+		store_mvcc_batch_abort(b);
+		return -ENOMEM;
 	}
 	uint8_t sb[MVCC_META_STATE_SIZE];
 	mvcc__state_encode(&b->st, sb);
@@ -176,12 +198,8 @@ int store_mvcc_batch_commit(struct store_mvcc_batch *b, struct store_mvcc_feed *
 	s->corrupt = b->corrupt;
 	pthread_mutex_unlock(&s->state_mu);
 	mvcc__lessor_apply(s, b->ops, b->ops_n);
-	if (events) {
-		feed->n_events = b->feed_n;
-		feed->events = events;
-		feed->first_revision = b->feed[0]->kv->mod_revision;
-		feed->last_revision = b->feed[b->feed_n - 1]->kv->mod_revision;
-	}
+	if (feed)
+		*feed = copy;
 	mvcc__batch_end(b);
 	return 0;
 }

@@ -4,6 +4,7 @@ acknowledged, and small assertion helpers. Each test script is a story:
 start a cluster, do what an operator or a fault would do, assert what a
 client sees."""
 
+import contextlib
 import os
 import sys
 import threading
@@ -99,6 +100,24 @@ def wait_caught_up(c, members, timeout=30):
         idx = [applied(c, m) for m in members]
         return len(set(idx)) == 1 and idx[0] > 0
     wait_for(same, timeout, "members to apply the same index")
+
+
+def delay_commits(c, ms):
+    """The fault hook's commit_delay_ms on every member: each apply thread
+    sleeps that long between answering a batch and committing it."""
+    for m in c.members:
+        c.fault(m, "commit_delay_ms=%d" % ms)
+
+
+@contextlib.contextmanager
+def delayed_commits_cluster(delay_ms):
+    """A three-member cluster with the fault hook, every member answering,
+    its commits delayed by delay_ms."""
+    with clusterlib.Cluster("cairn", 3, fault_injection=True) as c:
+        c.wait_leader(timeout=20)
+        wait_for(lambda: all(c.status(m) for m in c.members), 20, "every member to answer")
+        delay_commits(c, delay_ms)
+        yield c
 
 
 def run(test):

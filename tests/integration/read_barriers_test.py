@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 
-from itlib import check, client, clusterlib, run, wait_for
+from itlib import check, client, delayed_commits_cluster, run
 
 from etcd3 import etcdrpc
 
@@ -66,11 +66,6 @@ def time_to_live(c, lease_id):
 def leases(c):
     return set(x.ID for x in c.leasestub.LeaseLeases(etcdrpc.LeaseLeasesRequest(),
                                                      timeout=10).leases)
-
-
-def delay_commits(c, ms):
-    for m in c.members:
-        c.fault(m, "commit_delay_ms=%d" % ms)
 
 
 def reads_see_answered_writes(c):
@@ -240,10 +235,7 @@ def reads_under_write_load(c):
 
 
 def test():
-    with clusterlib.Cluster("cairn", 3, fault_injection=True) as c:
-        c.wait_leader(timeout=20)
-        wait_for(lambda: all(c.status(m) for m in c.members), 20, "every member to answer")
-        delay_commits(c, DELAY_MS)
+    with delayed_commits_cluster(DELAY_MS) as c:
         reads_see_answered_writes(c)
         status_and_hashkv(c)
         snapshot_has_answered_write(c)
@@ -251,7 +243,6 @@ def test():
         watch_below_answered_compaction_is_refused(c)
         leases_right_after_grant(c)
         reads_under_write_load(c)
-        delay_commits(c, 0)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,41 @@ Test(maint, the_feed_and_the_history_tell_the_same_events)
 	store_mvcc_arena_destroy(&feed);
 }
 
+Test(maint, the_feed_before_the_commit_is_the_feed_of_the_commit)
+{
+	struct store_mvcc_arena feed;
+	store_mvcc_arena_init(&feed, 0);
+	struct store_mvcc_batch *b;
+	Etcdserverpb__PutResponse *pr;
+	cr_assert_eq(store_mvcc_batch_begin(s, STORE_MVCC_FEED_PREV_KV, &feed, &b), 0);
+	struct store_mvcc_feed early;
+	cr_assert_eq(store_mvcc_batch_feed(b, &early), 0);
+	cr_assert_eq(early.n_events, 0, "nothing written yet");
+	cr_assert_eq(store_mvcc_put(b, th_put_req("e", "1"), &th_arena, &pr), 0);
+	cr_assert_eq(store_mvcc_put(b, th_put_req("e", "2"), &th_arena, &pr), 0);
+	cr_assert_eq(store_mvcc_batch_feed(b, &early), 0);
+	cr_assert_eq(early.n_events, 2);
+	cr_assert_eq(early.first_revision, 2);
+	cr_assert_eq(early.last_revision, 3);
+	cr_assert_eq(early.events[1]->prev_kv->mod_revision, 2);
+	/* Not visible before the commit. */
+	struct store_mvcc_state st;
+	store_mvcc_state(s, &st);
+	cr_assert_eq(st.revision, 1);
+	struct store_mvcc_feed at_commit;
+	cr_assert_eq(store_mvcc_batch_commit(b, &at_commit), 0);
+	cr_assert_eq(at_commit.n_events, early.n_events);
+	for (size_t i = 0; i < early.n_events; i++)
+		cr_assert_eq(at_commit.events[i], early.events[i], "event %zu", i);
+	struct store_mvcc_events h = history(1, 0, true, 0, NULL, NULL);
+	cr_assert_eq(h.n_events, 2);
+	for (size_t i = 0; i < h.n_events; i++)
+		cr_assert(same_event(h.events[i], early.events[i]), "event %zu differs", i);
+	cr_assert_neq(store_mvcc_batch_feed(b, &early), 0, "no batch open");
+	cr_assert_eq(early.n_events, 0);
+	store_mvcc_arena_destroy(&feed);
+}
+
 Test(maint, a_feed_outlives_the_next_batch)
 {
 	struct store_mvcc_arena f1, f2;
