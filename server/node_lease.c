@@ -229,23 +229,9 @@ static struct node_wait *fwd_take(struct lease_fwd *f, int code, const char *mes
 	return w;
 }
 
-static void renew_reply(struct rpc_call *call, void *arg, int code, const char *message,
-                        const ProtobufCMessage *resp, const uint8_t *bytes, size_t len)
-{
-	(void)call;
-	(void)bytes;
-	(void)len;
-	struct node_wait *w = fwd_take(arg, code, message);
-	if (!w)
-		return;
-	const Etcdserverpb__LeaseKeepAliveResponse *r =
-	    (const Etcdserverpb__LeaseKeepAliveResponse *)resp;
-	if (w->cb.ttl)
-		w->cb.ttl(w->arg, 0, r->ttl);
-	wait_finish(w);
-}
-
-static void ttl_reply(struct rpc_call *call, void *arg, int code, const char *message,
+/* The leader's answer to a forwarded KeepAlive (WAIT_RENEW) or
+ * TimeToLive (WAIT_TTL), handed to the wait's callback. */
+static void fwd_reply(struct rpc_call *call, void *arg, int code, const char *message,
                       const ProtobufCMessage *resp, const uint8_t *bytes, size_t len)
 {
 	(void)call;
@@ -254,8 +240,14 @@ static void ttl_reply(struct rpc_call *call, void *arg, int code, const char *me
 	struct node_wait *w = fwd_take(arg, code, message);
 	if (!w)
 		return;
-	if (w->cb.ttl_resp)
+	if (w->kind == WAIT_RENEW) {
+		const Etcdserverpb__LeaseKeepAliveResponse *r =
+		    (const Etcdserverpb__LeaseKeepAliveResponse *)resp;
+		if (w->cb.ttl)
+			w->cb.ttl(w->arg, 0, r->ttl);
+	} else if (w->cb.ttl_resp) {
 		w->cb.ttl_resp(w->arg, 0, (const Etcdserverpb__LeaseTimeToLiveResponse *)resp);
+	}
 	wait_finish(w);
 }
 
@@ -277,13 +269,13 @@ static void lease_forward(struct node_wait *w)
 	uint64_t now = uv_now(n->loop);
 	o.timeout_ms = w->deadline > now ? w->deadline - now : 1;
 	o.arg = f;
+	o.on_reply = fwd_reply;
 	int rc;
 	if (w->kind == WAIT_RENEW) {
 		Etcdserverpb__LeaseKeepAliveRequest req =
 		    ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
 		req.id = w->lease_id;
 		o.response = &etcdserverpb__lease_keep_alive_response__descriptor;
-		o.on_reply = renew_reply;
 		rc = rpc_call_unary(c, "/cairnpeer.Peer/LeaseKeepAlive", &req.base, &o, NULL);
 	} else {
 		Etcdserverpb__LeaseTimeToLiveRequest req =
@@ -291,7 +283,6 @@ static void lease_forward(struct node_wait *w)
 		req.id = w->lease_id;
 		req.keys = w->ttl_keys;
 		o.response = &etcdserverpb__lease_time_to_live_response__descriptor;
-		o.on_reply = ttl_reply;
 		rc = rpc_call_unary(c, "/cairnpeer.Peer/LeaseTimeToLive", &req.base, &o, NULL);
 	}
 	if (rc) {
