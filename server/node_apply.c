@@ -8,9 +8,12 @@
  * them, so replay after a restart is a no-op per store/mvcc.h), hands the
  * results (arena responses) to the loop to answer the clients (early reply,
  * publish_early), runs a bounded physical-compaction step, commits, and
- * hands the batch back again with what the commit made visible (the change
- * feed, decoded conf changes), each time with uv_async_send. The thread never proposes (reference
- * raft.md T4): the loop decides what follows from a result (alarms, conf changes).
+ * hands the batch back again with what the commit made visible (decoded
+ * conf changes, the applied index), each time with uv_async_send. The
+ * change feed goes with the early results (publish_early), or after the
+ * commit if the early copy could not be made. The thread never proposes
+ * (reference raft.md T4): the loop decides what follows from a result
+ * (alarms, conf changes).
  */
 #include <errno.h>
 #include <inttypes.h>

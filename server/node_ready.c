@@ -395,21 +395,20 @@ void node__on_apply_early(struct node *n, struct apply_out *out)
 		answered = true;
 		wait_complete_proposal(w, r->err, r->resp);
 	}
-	if (answered && out->early_rev > n->answered_rev)
+	/* A fed revision counts as answered too: a watch from "now" starts
+	 * after it. */
+	if ((answered || out->feed_early) && out->early_rev > n->answered_rev)
 		n->answered_rev = out->early_rev;
 	if (!out->feed_early)
 		return;
-	/* The feed of the batch, before its commit (node.h). Its revisions
-	 * count as answered (a watch from "now" starts after them); if a
-	 * watcher may have been sent one, reads here wait for the commit. */
+	/* The feed of the batch, before its commit (node.h); if a watcher may
+	 * have been sent one of its revisions, reads here wait for the commit. */
 	out->feed_next = NULL;
 	if (n->feed_pending_tail)
 		n->feed_pending_tail->feed_next = out;
 	else
 		n->feed_pending = out;
 	n->feed_pending_tail = out;
-	if (out->early_rev > n->answered_rev)
-		n->answered_rev = out->early_rev;
 	if (out->feed.n_events && n->feed_fn && n->feed_fn(n->feed_arg, &out->feed) &&
 	    out->last > n->answered_index)
 		n->answered_index = out->last;
